@@ -1,0 +1,28 @@
+"""Check analytic gradients against finite differences, for any array framework."""
+
+from ._check import assert_grad, check
+from ._derivative import Derivative, derivative
+from ._errors import GradcheckError, GradientError, UsageError
+from ._results import CheckResult, Evidence, Report, Step, Tolerance
+from ._stencils import FiniteDifference, backward, central, forward
+
+__all__ = [
+    "CheckResult",
+    "Derivative",
+    "Evidence",
+    "FiniteDifference",
+    "GradcheckError",
+    "GradientError",
+    "Report",
+    "Step",
+    "Tolerance",
+    "UsageError",
+    "__version__",
+    "assert_grad",
+    "backward",
+    "central",
+    "check",
+    "derivative",
+    "forward",
+]
+__version__ = "0.1.0"

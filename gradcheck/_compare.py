@@ -1,0 +1,188 @@
+"""Analytic against numeric, entry by entry, with an error budget: the verdict of one check.
+
+Note: Error budget
+    An entry agrees when
+
+        |analytic - numeric| <= safety · (bound + rounding) + atol + rtol·|numeric|
+
+    where `bound` is the finite-difference engine's error estimate for that entry and
+    `rounding` models the round-off of the analytic value itself: ROUNDING_ULPS·eps_a·|a|
+    plus eps_a times the scale of the terms it was computed from, by default the largest
+    analytic entry of the check (an entry computed by cancellation cannot be more accurate
+    than the terms it cancelled). eps_a is the unit round-off of the
+    dtype the analytic derivative came back in. `safety` (default SAFETY) covers the fact that
+    error estimates are estimates; user rtol/atol are added explicitly and recorded.
+
+    The same numbers also decide when a check learned nothing: if no entry's budget is
+    below half its own magnitude, the numbers cannot tell the gradient from zero and the
+    verdict is "inconclusive", never "pass".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._results import CheckResult, Evidence, Kind, Step, Tolerance, Verdict
+
+SAFETY = 10.0
+ROUNDING_ULPS = 8.0
+WORST_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Entry-wise outcome of one comparison, before it is worded as a CheckResult."""
+
+    allowed: np.ndarray
+    mismatch: np.ndarray
+    nonfinite: np.ndarray
+    kinked: np.ndarray
+    unresolved: np.ndarray
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.nonfinite.any():
+            return "nonfinite"
+        if self.mismatch.any():
+            return "fail"
+        if self.kinked.any():
+            return "nondifferentiable"
+        if self.unresolved.any():
+            return "inconclusive"
+        return "pass"
+
+
+def compare(
+    analytic: np.ndarray,
+    numeric: np.ndarray,
+    bound: np.ndarray,
+    kink: np.ndarray,
+    *,
+    eps_a: float,
+    tolerance: Tolerance,
+    scale: np.ndarray | None = None,
+) -> Comparison:
+    """Judge each entry (all arrays of one shape) against the error budget (Note: Error budget).
+
+    `scale` gives, per entry, the magnitude of the terms an analytic value was summed from
+    (for projections ⟨g, v⟩: Σ|g·v|); by default the largest analytic entry of the check.
+    """
+    a_finite = np.isfinite(analytic)
+    if scale is None:
+        scale = np.asarray(float(np.max(np.abs(analytic[a_finite]), initial=0.0)))
+    rounding = ROUNDING_ULPS * eps_a * np.abs(analytic) + eps_a * scale
+    with np.errstate(invalid="ignore", over="ignore"):
+        allowed = (
+            tolerance.safety * (bound + rounding)
+            + tolerance.atol
+            + tolerance.rtol * np.abs(numeric)
+        )
+        resolved = np.isfinite(numeric) & np.isfinite(bound)
+        kinked = (kink != 0) & a_finite
+        nonfinite = ~a_finite
+        mismatch = a_finite & resolved & ~kinked & (np.abs(analytic - numeric) > allowed)
+        unresolved = a_finite & ~resolved & ~kinked
+        magnitude = np.maximum(np.abs(analytic), np.abs(numeric))
+        informative = resolved & a_finite & (allowed < 0.5 * magnitude)
+    if not (informative.any() or mismatch.any() or kinked.any() or nonfinite.any()):
+        # Nothing was resolved above the noise: only exactly-zero derivatives may still pass.
+        unresolved = unresolved | (a_finite & resolved & (magnitude > allowed))
+    return Comparison(allowed, mismatch, nonfinite, kinked, unresolved)
+
+
+def summarise(
+    kind: Kind,
+    result: Comparison,
+    analytic: np.ndarray,
+    numeric: np.ndarray,
+    bound: np.ndarray,
+    steps: np.ndarray,
+    where: Callable[[int], str],
+    *,
+    tolerance: Tolerance,
+    order: int = 1,
+    evaluations: int = 0,
+    cause: str | None = None,
+    kink: np.ndarray | None = None,
+) -> CheckResult:
+    """Word a comparison as a CheckResult with the worst entries as evidence."""
+    verdict = result.verdict
+    flat_a, flat_n, flat_b = analytic.ravel(), numeric.ravel(), bound.ravel()
+    allowed, flat_steps = result.allowed.ravel(), np.broadcast_to(steps, analytic.shape).ravel()
+    focus = {
+        "nonfinite": result.nonfinite,
+        "fail": result.mismatch,
+        "nondifferentiable": result.kinked,
+        "inconclusive": result.unresolved,
+    }.get(verdict)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.abs(flat_a - flat_n) / allowed
+    ratio = np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
+    if focus is not None:
+        ratio = (
+            np.where(focus.ravel(), np.inf, ratio)
+            if verdict != "fail"
+            else np.where(focus.ravel(), ratio, -1.0)
+        )
+    order_idx = np.argsort(-ratio, kind="stable")[:WORST_SHOWN]
+    worst = tuple(
+        Evidence(
+            where(int(i)),
+            float(flat_a[i]),
+            float(flat_n[i]),
+            float(flat_b[i]),
+            float(allowed[i]),
+            float(flat_steps[i]),
+        )
+        for i in order_idx
+    )
+    total = analytic.size
+    finite_ratio = ratio[np.isfinite(ratio) & (ratio >= 0)]
+    top = worst[0] if worst else None
+    if verdict == "pass":
+        message = (
+            f"{total} entries agree; worst |diff|/tol = {float(finite_ratio.max(initial=0.0)):.2g}"
+        )
+    elif verdict == "fail":
+        count = int(result.mismatch.sum())
+        message = f"{count} of {total} entries differ; worst {top.describe() if top else ''}"
+    elif verdict == "nonfinite":
+        count = int(result.nonfinite.sum())
+        message = (
+            f"{count} of {total} analytic entries are NaN or inf where the function is "
+            f"finite; first at {top.where if top else '?'}"
+        )
+    elif verdict == "nondifferentiable":
+        count = int(result.kinked.sum())
+        jump = float(np.max(np.abs(kink))) if kink is not None else float("nan")
+        message = (
+            f"{count} of {total} entries sit on a kink: one-sided slopes differ by up to "
+            f"{jump:.3g} (relu/abs at 0, a tie in max/min, a jump); first at "
+            f"{top.where if top else '?'}"
+        )
+    else:
+        count = int(result.unresolved.sum())
+        message = (
+            f"{count} of {total} entries could not be resolved: the finite-difference "
+            f"error is as large as the derivative (e.g. {top.describe() if top else ''})"
+        )
+    bounds = flat_b[np.isfinite(flat_b)]
+    step = Step(
+        float(np.median(flat_steps)) if flat_steps.size else 0.0,
+        float(bounds.max()) if bounds.size == flat_b.size and bounds.size else None,
+    )
+    return CheckResult(
+        kind,
+        verdict,
+        message,
+        tolerance,
+        step,
+        worst,
+        order,
+        total,
+        evaluations,
+        cause if verdict == "fail" else None,
+    )

@@ -1,0 +1,31 @@
+"""The exceptions gradcheck raises.
+
+Findings about a gradient are verdicts in a `Report`, never exceptions; these are for the
+two cases where there is no verdict to give: a failed assertion and a wrong call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._results import Report
+
+
+class GradcheckError(Exception):
+    """Root of every exception gradcheck raises itself."""
+
+
+class UsageError(GradcheckError, ValueError):
+    """Bad arguments or unsupported inputs: the message names the problem and the fix."""
+
+
+class GradientError(GradcheckError, AssertionError):
+    """Raised by `assert_grad` when the verdict is not "pass"; carries the full report.
+
+    It subclasses AssertionError so that pytest shows it as a failed assertion.
+    """
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(str(report))
+        self.report = report

@@ -1,0 +1,296 @@
+"""The adaptive finite-difference engine: a Richardson ladder per direction, batched.
+
+Note: Step choice and error estimate
+    For each direction d the engine estimates the q-th derivative of g(t) = f(x + t·d) at 0.
+    It evaluates a stencil (see `_stencils`) at a descending ladder of steps h, h/r, h/r², …
+    and extrapolates the rows in a Neville tableau (Ridders' method): column j removes the
+    j-th power of h from the truncation error, and the error of every tableau entry is
+    estimated by its distance to the two lower-order entries it was built from. The entry
+    with the smallest estimate wins.
+
+    Three things decide how far down the ladder goes:
+    * Truncation: large steps see the function's curvature. While the differences between
+      successive rows do not shrink as h^p predicts (ratio ≈ r^-p), the step is above the
+      function's own length scale (sin(1e5·x), exp at large x, log near 0⁺); the tableau is
+      discarded and the step jumps down by `COARSE_RATIO` at a time. A step chosen from |x|
+      alone is therefore only a starting point, not a decision.
+    * Round-off: each stencil value carries noise ≈ eps_f·Σ|w|·|f| / h^q, which grows as h
+      shrinks. When no entry has improved for `STALL_ROWS` rows the noise has won and the
+      ladder stops. The reported error is never below twice that noise at the winning row,
+      so a large constant offset (1e8 + …) shows up as an honest error floor.
+    * Confirmation: nothing is accepted from fewer than `MIN_ROWS` rows, so every accepted
+      estimate has been compared with estimates from smaller steps: a saturating function
+      whose large-step differences agree by accident (a "false plateau") is not believed.
+
+    Non-finite samples (a step that leaves the function's domain, exp overflow) shrink the step
+    and retry; when one side stays non-finite the caller re-runs that direction one-sided.
+
+Note: Kink detection
+    For first derivatives with a central stencil the same samples give the jump between the
+    one-sided slopes, J(h) = (g(h) - 2·g(0) + g(-h)) / h. For a smooth g, J(h) ≈ h·g''(0)
+    halves with each halving of h; across a kink (relu or abs at 0, a tie in max) it stays at
+    the jump in slope. A direction whose jump is significant and constant over the last three
+    rows is reported as a kink; the checker turns that into the "nondifferentiable" verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._stencils import FiniteDifference, backward, forward
+
+BatchFn = Callable[[np.ndarray], np.ndarray]
+"""Maps points X of shape (k, n) to values of shape (k, m), all float64."""
+
+RATIO = 2.0  # step ratio between rows of one tableau
+COARSE_RATIO = 8.0  # step jump when the ladder is above the function's length scale
+MIN_ROWS = 3  # rows a tableau needs before its estimate is accepted
+STALL_ROWS = 2  # rows without improvement that end the ladder
+MAX_ROWS = 18  # rows per direction at the most, jumps and retries included
+NOISE_ULPS = 1.0  # round-off of one function value, in units of eps_f·|f|
+NOISY_RESTART = 16.0  # start-step factor for a second ladder when round-off limited the first
+KINK_SIGNIFICANCE = 32.0  # a jump must exceed this many times its own noise
+START_FACTOR = 0.1  # first step, as a fraction of |x| (see start_steps)
+_TOO_BIG_RATIO = 0.7  # row differences shrinking slower than this mean "step too big"
+
+
+@dataclass(frozen=True, slots=True)
+class Estimates:
+    """Derivative estimates along a batch of directions.
+
+    Attributes:
+        value: (d, m) the best estimate per direction and output.
+        error: (d, m) its estimated absolute error; inf where nothing could be resolved.
+        step: (d,) the smallest step behind each best estimate (in units of the direction).
+        kink: (d, m) the jump in one-sided slopes where a kink was detected, else 0.
+        nonfinite: (d,) True where the last samples were not finite (domain edge, overflow).
+        noisy: (d,) True where round-off, not truncation, set the error of some output.
+        evaluations: function evaluations spent, f(x) not included.
+    """
+
+    value: np.ndarray
+    error: np.ndarray
+    step: np.ndarray
+    kink: np.ndarray
+    nonfinite: np.ndarray
+    noisy: np.ndarray
+    evaluations: int
+
+
+def ladder(
+    evaluate: BatchFn,
+    x: np.ndarray,
+    f0: np.ndarray,
+    directions: np.ndarray,
+    start: np.ndarray,
+    method: FiniteDifference,
+    *,
+    eps_f: float,
+    rtol: float = 1e-12,
+    max_rows: int = MAX_ROWS,
+) -> Estimates:
+    """Estimate derivatives of f along every row of `directions` at once.
+
+    Args:
+        evaluate: the batched function, float64 in and out.
+        x: (n,) the point.
+        f0: (m,) f(x), shared by every direction.
+        directions: (d, n) the directions; a step h samples x + o·h·direction.
+        start: (d,) the first step of each ladder.
+        method: the stencil.
+        eps_f: unit round-off of f's values (2.2e-16 for float64 code).
+        rtol: relative error at which a ladder may stop early.
+        max_rows: the most rows any direction may use.
+
+    Returns:
+        The estimates, their error bounds and the evidence for kinks.
+    """
+    d, m = len(directions), len(f0)
+    offsets = np.array([o for o in method.offsets if o != 0], dtype=float)
+    weights = np.array([w for o, w in zip(method.offsets, method.weights, strict=True) if o != 0])
+    center_weight = sum(w for o, w in zip(method.offsets, method.weights, strict=True) if o == 0)
+    abs_weight_sum = float(np.sum(np.abs(method.weights)))
+    q = method.order
+    cols = min(len(method.powers), max_rows) + 1
+    factors = np.array([RATIO**p - 1.0 for p in method.powers[: cols - 1]])
+    detect_kinks = method.kind == "central" and q == 1 and set(method.offsets) == {-1, 1}
+
+    h = start.astype(float).copy()
+    prev = np.full((d, cols, m), np.nan)
+    rows = np.zeros(d, dtype=int)  # rows in the current tableau
+    used = np.zeros(d, dtype=int)  # rows spent, jumps and retries included
+    stalled = np.zeros(d, dtype=int)
+    last_diff = np.full((d, m), np.nan)
+    best = np.full((d, m), np.nan)
+    best_err = np.full((d, m), np.inf)
+    best_step = h.copy()
+    floor = np.zeros((d, m))  # the noise floor behind each best estimate
+    jumps = np.full((d, 3, m), np.nan)  # one-sided slope jumps of the last three rows
+    nonfinite = np.zeros(d, dtype=bool)
+    active = np.ones(d, dtype=bool)
+    evaluations = 0
+
+    while active.any():
+        idx = np.flatnonzero(active)
+        hs = h[idx]
+        pts = x + (offsets[None, :, None] * hs[:, None, None]) * directions[idx, None, :]
+        samples = np.asarray(evaluate(pts.reshape(-1, x.size)), dtype=float)
+        samples = samples.reshape(len(idx), len(offsets), m)
+        evaluations += samples.shape[0] * samples.shape[1]
+        used[idx] += 1
+
+        finite = np.isfinite(samples).all(axis=(1, 2))
+        nonfinite[idx] = ~finite
+        bad = idx[~finite]
+        rows[bad] = 0  # leave the domain edge behind: smaller step, fresh tableau
+        h[bad] /= COARSE_RATIO
+
+        ok = idx[finite]
+        s = samples[finite]
+        hk = h[ok] ** q
+        est = (np.einsum("apm,p->am", s, weights) + center_weight * f0) / hk[:, None]
+        scale = np.maximum(np.abs(s).max(axis=1), np.abs(f0))
+        noise = NOISE_ULPS * eps_f * abs_weight_sum * scale / hk[:, None]
+
+        new = np.full((len(ok), cols, m), np.nan)
+        new[:, 0] = est
+        err = np.full((len(ok), cols, m), np.inf)
+        r = rows[ok]
+        for j in range(1, cols):
+            has = r >= j
+            if not has.any():
+                break
+            p_prev = prev[ok, j - 1]
+            new[:, j] = np.where(
+                has[:, None], new[:, j - 1] + (new[:, j - 1] - p_prev) / factors[j - 1], np.nan
+            )
+            e = np.maximum(np.abs(new[:, j] - new[:, j - 1]), np.abs(new[:, j] - p_prev))
+            err[:, j] = np.where(has[:, None], e, np.inf)
+
+        # Is the ladder still above the function's length scale? (Note: Step choice.)
+        diff = np.abs(new[:, 0] - prev[ok, 0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shrink = diff / last_diff[ok]
+        significant = (diff > 4 * noise) & (diff > 0.1 * np.abs(est))
+        too_big = (r >= 2) & (significant & (shrink > _TOO_BIG_RATIO)).any(axis=1)
+        last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
+
+        # The best entry of this row, per output, with a floor of twice the noise.
+        pick = np.argmin(err, axis=1)
+        cur = np.take_along_axis(new, pick[:, None, :], axis=1)[:, 0]
+        cur_err = np.take_along_axis(err, pick[:, None, :], axis=1)[:, 0]
+        cur_err = np.maximum(cur_err, noise)
+        usable = ~too_big & (r >= 2)  # the regime test needs three rows
+        better = usable[:, None] & (cur_err < best_err[ok])
+        best[ok] = np.where(better, cur, best[ok])
+        best_err[ok] = np.where(better, cur_err, best_err[ok])
+        best_step[ok] = np.where(better.any(axis=1), h[ok], best_step[ok])
+        floor[ok] = np.where(better, noise, floor[ok])
+        stalled[ok] = np.where(better.any(axis=1) | ~usable, 0, stalled[ok] + 1)
+
+        if detect_kinks:
+            jump = (s[:, 1] - 2 * f0 + s[:, 0]) / h[ok][:, None]
+            jumps[ok] = np.concatenate([jumps[ok, 1:], jump[:, None]], axis=1)
+
+        prev[ok] = new
+        rows[ok] = np.where(too_big, 0, r + 1)
+        if detect_kinks:
+            jumps[ok[too_big]] = np.nan
+        h[ok] /= np.where(too_big, COARSE_RATIO, RATIO)
+
+        target = np.maximum(rtol * np.abs(best[ok]), 4 * noise)
+        converged = (rows[ok] >= MIN_ROWS) & (best_err[ok] <= target).all(axis=1)
+        done = converged | (stalled[ok] >= STALL_ROWS)
+        active[ok[done]] = False
+        active[used >= max_rows] = False
+
+    kink = np.zeros((d, m))
+    if detect_kinks:
+        kink = _kinks(jumps, best, eps_f, f0, best_step)
+    noisy = ((best_err <= floor) & (best_err > rtol * np.abs(best))).any(axis=1)
+    return Estimates(best, best_err, best_step, kink, nonfinite, noisy, evaluations)
+
+
+def _kinks(
+    jumps: np.ndarray, best: np.ndarray, eps_f: float, f0: np.ndarray, step: np.ndarray
+) -> np.ndarray:
+    """The slope jump where the last three rows show a constant one, else 0.
+
+    See Note: Kink detection.
+    """
+    last = jumps[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = jumps[:, 1:] / jumps[:, :-1]
+    constant = ((ratios > 0.8) & (ratios < 1.25)).all(axis=1)
+    noise = NOISE_ULPS * eps_f * 4 * np.abs(f0)[None, :] / step[:, None]
+    significant = (np.abs(last) > KINK_SIGNIFICANCE * noise) & (
+        np.abs(last) > 1e-6 * np.abs(np.nan_to_num(best))
+    )
+    return np.where(constant & significant & np.isfinite(last), last, 0.0)
+
+
+def start_steps(x: np.ndarray, directions: np.ndarray, factor: float) -> np.ndarray:
+    """First ladder step per direction: `factor` times the size of x along the direction.
+
+    For a coordinate direction this is factor·|x_i|. Zero or tiny entries use a thousandth of
+    the typical (geometric-mean) magnitude of x instead, and x of all zeros uses 1. The ladder
+    adapts from there (Note: Step choice), so this only has to be in the right decades: too
+    large costs a few coarse jumps, too small would lose digits to round-off for good.
+    """
+    magnitude = np.abs(x)
+    nonzero = magnitude[magnitude > 0]
+    typical = float(np.exp(np.mean(np.log(nonzero)))) if nonzero.size else 1.0
+    size = np.maximum(magnitude, 1e-3 * typical)
+    weight = np.abs(directions)
+    reach = weight @ size / weight.sum(axis=1)
+    return factor * reach / weight.max(axis=1)
+
+
+def estimate(
+    evaluate: BatchFn,
+    x: np.ndarray,
+    f0: np.ndarray,
+    directions: np.ndarray,
+    method: FiniteDifference,
+    *,
+    eps_f: float,
+    rtol: float = 1e-12,
+    start_factor: float = START_FACTOR,
+) -> Estimates:
+    """Derivatives along `directions`: one ladder each, a second one where the first fell short.
+
+    * Round-off limited (a large offset such as 1e8 + …): a second ladder from a step
+      `NOISY_RESTART` times larger, where high-order extrapolation keeps the truncation error
+      small while the noise shrinks with the step.
+    * Non-finite down the whole ladder (sqrt or log at the edge of its domain): the forward
+      and then the backward stencil of the same order.
+
+    Each entry keeps whichever estimate has the smaller error.
+    """
+    if not directions.any(axis=1).all():
+        raise ValueError("a direction is zero")
+    start = start_steps(x, directions, start_factor)
+    result = ladder(evaluate, x, f0, directions, start, method, eps_f=eps_f, rtol=rtol)
+    retries: list[tuple[np.ndarray, np.ndarray, FiniteDifference]] = []
+    noisy = np.flatnonzero(result.noisy)
+    if noisy.size:
+        retries.append((noisy, start[noisy] * NOISY_RESTART, method))
+    stuck = np.flatnonzero(result.nonfinite & ~np.isfinite(result.error).all(axis=1))
+    if stuck.size and method.kind == "central":
+        retries += [(stuck, start[stuck], side(method.order)) for side in (forward, backward)]
+    if not retries:
+        return result
+    value, error, step = result.value.copy(), result.error.copy(), result.step.copy()
+    nonfinite, evaluations = result.nonfinite.copy(), result.evaluations
+    for which, first, stencil in retries:
+        retry = ladder(evaluate, x, f0, directions[which], first, stencil, eps_f=eps_f, rtol=rtol)
+        evaluations += retry.evaluations
+        better = retry.error < error[which]
+        value[which] = np.where(better, retry.value, value[which])
+        error[which] = np.where(better, retry.error, error[which])
+        step[which] = np.where(better.any(axis=1), retry.step, step[which])
+        nonfinite[which] &= retry.nonfinite | ~better.any(axis=1)
+    return Estimates(value, error, step, result.kink, nonfinite, result.noisy, evaluations)
