@@ -1,5 +1,6 @@
 """Check analytic gradients against finite differences, for any array framework."""
 
+from ._cases import case
 from ._check import assert_grad, check
 from ._derivative import Derivative, derivative
 from ._errors import GradcheckError, GradientError, UsageError
@@ -20,6 +21,7 @@ __all__ = [
     "__version__",
     "assert_grad",
     "backward",
+    "case",
     "central",
     "check",
     "derivative",

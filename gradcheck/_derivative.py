@@ -71,9 +71,10 @@ def derivative(
     )
 
     def batch(xs: np.ndarray) -> np.ndarray:
-        return np.stack(
-            [np.asarray(f(row.reshape(point.shape)), dtype=np.float64).ravel() for row in xs]
-        )
+        with np.errstate(all="ignore"):  # probing outside the domain is expected, not news
+            return np.stack(
+                [np.asarray(f(row.reshape(point.shape)), dtype=np.float64).ravel() for row in xs]
+            )
 
     if direction is None:
         directions = np.eye(flat.size)
@@ -88,7 +89,7 @@ def derivative(
     def shaped(a: np.ndarray) -> np.ndarray:  # (d, m) -> (*f_shape, *x_shape) or (*f_shape,)
         if direction is not None:
             return a[0].reshape(f_shape)
-        return np.moveaxis(a, 0, -1).reshape(*f_shape, *point.shape)
+        return np.moveaxis(a, 0, -1).reshape(f_shape + point.shape)
 
     return Derivative(
         shaped(est.value), shaped(est.error), est.step, shaped(est.kink), est.evaluations

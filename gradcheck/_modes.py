@@ -27,6 +27,7 @@ from ._compare import compare, summarise
 from ._diagnosis import likely_cause
 from ._numeric import chunk_size, directional, rows, thorough
 from ._results import CheckResult, Kind, Tolerance
+from ._richardson import Estimates
 from .adapters import Differentiable, Leaf, Unsupported, locate
 
 COTANGENT_SCALE = 1.7
@@ -277,13 +278,17 @@ def _fast(
     results = []
     for mode, a in analytic.items():
 
-        def numbers(e: object, mode: str = mode) -> tuple[np.ndarray, ...]:
-            value, error, kink = e.value, e.error, np.abs(e.kink)  # type: ignore[attr-defined]
+        def numbers(
+            e: Estimates, which: np.ndarray | slice = slice(None), mode: str = mode
+        ) -> tuple[np.ndarray, ...]:
+            """The numeric side for these probes: J·v, or ⟨u, J·v⟩ in reverse mode."""
+            value, error, kink = e.value, e.error, np.abs(e.kink)
             if mode == "reverse":
+                w = u[which]
                 return (
-                    (u * value).sum(axis=1)[:, None],
-                    (np.abs(u) * error).sum(axis=1)[:, None],
-                    (np.abs(u) * kink).sum(axis=1)[:, None],
+                    (w * value).sum(axis=1)[:, None],
+                    (np.abs(w) * error).sum(axis=1)[:, None],
+                    (np.abs(w) * kink).sum(axis=1)[:, None],
                 )
             return value, error, kink
 
@@ -295,7 +300,7 @@ def _fast(
             bad = np.flatnonzero(result.mismatch.any(axis=1))
             second = thorough(ctx.source, ctx.s0, v[bad])
             spent += second.evaluations
-            numeric[bad], bound[bad], _ = numbers(second)
+            numeric[bad], bound[bad], _ = numbers(second, bad)
             steps[bad] = second.step[:, None]
             result = compare(
                 a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale

@@ -16,7 +16,7 @@ from ._stencils import central
 from .adapters import Differentiable
 
 MEMORY_ENTRIES = 2**24  # (points × outputs) evaluated per batch at the most: 128 MiB of float64
-FAST_RTOL = 1e-11  # a ladder stops early once this relative accuracy is reached
+FAST_RTOL = 1e-9  # a ladder stops early once this relative accuracy is reached
 THOROUGH_STARTS = (1.0, 0.1, 0.01, 0.001)
 THOROUGH_RTOL = 1e-14
 

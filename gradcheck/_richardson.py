@@ -47,6 +47,7 @@ BatchFn = Callable[[np.ndarray], np.ndarray]
 
 RATIO = 2.0  # step ratio between rows of one tableau
 COARSE_RATIO = 8.0  # step jump when the ladder is above the function's length scale
+NONFINITE_RATIO = 64.0  # step jump after non-finite samples (overflow, a domain edge)
 MIN_ROWS = 3  # rows a tableau needs before its estimate is accepted
 STALL_ROWS = 2  # rows without improvement that end the ladder
 MAX_ROWS = 18  # rows per direction at the most, jumps and retries included
@@ -54,7 +55,7 @@ NOISE_ULPS = 1.0  # round-off of one function value, in units of eps_f·|f|
 NOISY_RESTART = 16.0  # start-step factor for a second ladder when round-off limited the first
 KINK_SIGNIFICANCE = 32.0  # a jump must exceed this many times its own noise
 START_FACTOR = 0.1  # first step, as a fraction of |x| (see start_steps)
-_TOO_BIG_RATIO = 0.7  # row differences shrinking slower than this mean "step too big"
+_TOO_BIG_RATIO = 0.45  # row differences must shrink like r^-2 = 0.25; slower means "too big"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,7 @@ def ladder(
         nonfinite[idx] = ~finite
         bad = idx[~finite]
         rows[bad] = 0  # leave the domain edge behind: smaller step, fresh tableau
-        h[bad] /= COARSE_RATIO
+        h[bad] /= NONFINITE_RATIO
 
         ok = idx[finite]
         s = samples[finite]
@@ -189,7 +190,10 @@ def ladder(
         best_err[ok] = np.where(better, cur_err, best_err[ok])
         best_step[ok] = np.where(better.any(axis=1), h[ok], best_step[ok])
         floor[ok] = np.where(better, noise, floor[ok])
-        stalled[ok] = np.where(better.any(axis=1) | ~usable, 0, stalled[ok] + 1)
+        # Only round-off can stall a ladder: an error still far above the noise means the
+        # steps are too big, and the ladder goes on down (bounded by max_rows).
+        noise_bound = (cur_err <= 8 * noise).any(axis=1)
+        stalled[ok] = np.where(better.any(axis=1) | ~usable | ~noise_bound, 0, stalled[ok] + 1)
 
         if detect_kinks:
             jump = (s[:, 1] - 2 * f0 + s[:, 0]) / h[ok][:, None]
@@ -209,17 +213,24 @@ def ladder(
 
     kink = np.zeros((d, m))
     if detect_kinks:
-        kink = _kinks(jumps, best, eps_f, f0, best_step)
+        kink = _kinks(jumps, best, best_err, eps_f, f0, best_step)
     noisy = ((best_err <= floor) & (best_err > rtol * np.abs(best))).any(axis=1)
     return Estimates(best, best_err, best_step, kink, nonfinite, noisy, evaluations)
 
 
 def _kinks(
-    jumps: np.ndarray, best: np.ndarray, eps_f: float, f0: np.ndarray, step: np.ndarray
+    jumps: np.ndarray,
+    best: np.ndarray,
+    best_err: np.ndarray,
+    eps_f: float,
+    f0: np.ndarray,
+    step: np.ndarray,
 ) -> np.ndarray:
     """The slope jump where the last three rows show a constant one, else 0.
 
-    See Note: Kink detection.
+    Only a converged ladder can testify: at steps above the function's length scale a smooth
+    function looks piecewise linear too (log-sum-exp far from its crossover). See Note: Kink
+    detection.
     """
     last = jumps[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -229,6 +240,8 @@ def _kinks(
     significant = (np.abs(last) > KINK_SIGNIFICANCE * noise) & (
         np.abs(last) > 1e-6 * np.abs(np.nan_to_num(best))
     )
+    converged = best_err <= 1e-3 * (np.abs(np.nan_to_num(best)) + np.abs(last))
+    significant &= converged
     return np.where(constant & significant & np.isfinite(last), last, 0.0)
 
 

@@ -126,9 +126,15 @@ class UserDerivatives(Differentiable):
     def _args(self, x: np.ndarray) -> tuple[Any, ...]:
         return self._base.native_inputs(x)  # type: ignore[attr-defined, no-any-return]
 
+    def _call(self, derivative: UserFn, *args: Any) -> Any:
+        # NaN/inf in a derivative is a verdict ("nonfinite"), so NumPy's warning about
+        # producing it would only turn the verdict into a crash under -W error.
+        with np.errstate(all="ignore"):
+            return derivative(*args)
+
     def _full_jacobian(self, x: np.ndarray) -> np.ndarray:
         assert self._jacobian is not None
-        result = self._jacobian(*self._args(x))
+        result = self._call(self._jacobian, *self._args(x))
         out_shape = self.outputs[0].shape if len(self.outputs) == 1 else (self.m,)
         try:
             parts = _flat_per_leaf(result, self.inputs, self._positions, "jacobian", out_shape)
@@ -144,10 +150,15 @@ class UserDerivatives(Differentiable):
         if self._vjp is not None:
             cotangent = self._base.native_outputs(u)  # type: ignore[attr-defined]
             parts = _flat_per_leaf(
-                self._vjp(*self._args(x), cotangent), self.inputs, self._positions, "vjp"
+                self._call(self._vjp, *self._args(x), cotangent),
+                self.inputs,
+                self._positions,
+                "vjp",
             )
         elif self._grad is not None:
-            parts = _flat_per_leaf(self._grad(*self._args(x)), self.inputs, self._positions, "grad")
+            parts = _flat_per_leaf(
+                self._call(self._grad, *self._args(x)), self.inputs, self._positions, "grad"
+            )
             parts = [p * u[0] for p in parts]
         elif self._jacobian is not None:
             return self._full_jacobian(x).T @ u
@@ -160,7 +171,7 @@ class UserDerivatives(Differentiable):
         if self._jvp is not None:
             tangents = self._base.native_tangents(v)  # type: ignore[attr-defined]
             tangent = tangents[0] if len(tangents) == 1 else tangents
-            result = self._jvp(*self._args(x), tangent)
+            result = self._call(self._jvp, *self._args(x), tangent)
             parts = _flat_per_leaf(result, self.outputs, tuple(range(len(self.outputs))), "jvp")
             self._note_dtype(parts)
             return np.concatenate(parts)
@@ -196,12 +207,9 @@ class _UserGradient(Differentiable):
         tangents = outer._base.native_tangents(v)  # type: ignore[attr-defined]
         tangent = tangents[0] if len(tangents) == 1 else tangents
         parts = _flat_per_leaf(
-            outer._hvp(*outer._args(x), tangent), outer.inputs, outer._positions, "hvp"
+            outer._call(outer._hvp, *outer._args(x), tangent), outer.inputs, outer._positions, "hvp"
         )
         return self._scale * np.concatenate(parts)
 
-    def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return self._hessian_times(x, v)
-
     def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return self._hessian_times(x, u)  # a Hessian is symmetric
+        return self._hessian_times(x, u)  # a Hessian is symmetric: one product serves both modes
