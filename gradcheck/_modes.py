@@ -25,9 +25,9 @@ import numpy as np
 
 from ._compare import compare, summarise
 from ._diagnosis import likely_cause
-from ._numeric import chunk_size, directional, rows, thorough
+from ._numeric import THOROUGH_STARTS, chunk_size, directional, rows, thorough
 from ._results import CheckResult, Kind, Tolerance
-from ._richardson import Estimates
+from ._richardson import NOISY_RESTART, Estimates, exact_directions
 from .adapters import Differentiable, Leaf, Unsupported, locate
 
 COTANGENT_SCALE = 1.7
@@ -103,12 +103,14 @@ def _forward_jacobian(fn: Differentiable) -> np.ndarray:
     return np.concatenate(blocks).T
 
 
-def _not_in_effect(ctx: Context, analytic: np.ndarray, cols: np.ndarray) -> bool:
+def _not_in_effect(
+    ctx: Context, analytic: np.ndarray, cols: np.ndarray, sensitivity: np.ndarray
+) -> bool:
     """Does the analytic gradient match fn's own derivative instead of the surrogate's?"""
     plain = ctx.plain
     if plain is None or cols.size == 0:
         return False
-    est = directional(plain, ctx.f0, rows(plain.n, 0, plain.n)[cols])
+    est = directional(plain, ctx.f0, rows(plain.n, 0, plain.n)[cols], sensitivity)
     own = compare(
         analytic[:, cols],
         est.value.T,
@@ -146,7 +148,10 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     if not analytic:
         return [], notes
 
-    est = directional(ctx.source, ctx.s0, fn.n)
+    size = np.abs(fn.x0)
+    magnitude = np.max([np.nan_to_num(np.abs(a), posinf=0.0) for a in analytic.values()], axis=0)
+    sensitivity = (magnitude * size[None, :]).T  # (n, m): Note: Sensitivity
+    est = directional(ctx.source, ctx.s0, fn.n, sensitivity)
     numeric, bound, kink = est.value.T.copy(), est.error.T.copy(), est.kink.T.copy()
     steps = np.broadcast_to(est.step, numeric.shape).copy()
     spent = est.evaluations
@@ -157,7 +162,7 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
         result = compare(a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance)
         if result.mismatch.any():
             cols = np.flatnonzero(result.mismatch.any(axis=0))
-            second = thorough(ctx.source, ctx.s0, rows(fn.n, 0, fn.n)[cols])
+            second = thorough(ctx.source, ctx.s0, rows(fn.n, 0, fn.n)[cols], sensitivity[cols])
             spent += second.evaluations
             numeric[:, cols], bound[:, cols] = second.value.T, second.error.T
             steps[:, cols] = second.step
@@ -171,9 +176,8 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
                 fn.inputs,
                 cotangent_scale=COTANGENT_SCALE if mode == "reverse" else 1.0,
             )
-            if ctx.surrogate and _not_in_effect(
-                ctx, a, np.flatnonzero(result.mismatch.any(axis=0))
-            ):
+            contested = np.flatnonzero(result.mismatch.any(axis=0))
+            if ctx.surrogate and _not_in_effect(ctx, a, contested, sensitivity[contested]):
                 cause = _NOT_IN_EFFECT
         results.append(
             summarise(
@@ -237,7 +241,10 @@ def _adjoint(
 
 
 def probes(fn: Differentiable, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """PROBES random directions per input leaf, each supported on its leaf only."""
+    """PROBES random directions per input leaf, each supported on its leaf only.
+
+    They are nudged so that finite differences along them step exactly (Note: Exact steps).
+    """
     directions, names = [], []
     for leaf in fn.inputs:
         for k in range(PROBES):
@@ -246,7 +253,8 @@ def probes(fn: Differentiable, rng: np.random.Generator) -> tuple[np.ndarray, li
             d[leaf.offset : leaf.offset + leaf.size] = r / np.abs(r).max()
             directions.append(d)
             names.append(f"{leaf.name} (probe {k})")
-    return np.array(directions), names
+    largest = max(THOROUGH_STARTS) * NOISY_RESTART
+    return exact_directions(fn.x0, np.array(directions), largest), names
 
 
 def _fast(
@@ -272,7 +280,12 @@ def _fast(
     if not analytic:
         return [], notes
 
-    est = directional(ctx.source, ctx.s0, v)
+    sensitivity = None
+    if reverse_rows is not None:  # Note: Sensitivity; per probe, shared by its outputs
+        spread = np.abs(reverse_rows * v * fn.x0[None, :]).sum(axis=1)
+        scale = np.maximum(np.abs(u).max(axis=1), np.finfo(np.float64).tiny)
+        sensitivity = np.repeat(np.nan_to_num(spread / scale, posinf=0.0)[:, None], fn.m, axis=1)
+    est = directional(ctx.source, ctx.s0, v, sensitivity)
     spent = est.evaluations
     eps_a = _analytic_eps(fn)
     results = []
@@ -298,7 +311,9 @@ def _fast(
         result = compare(a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale)
         if result.mismatch.any():
             bad = np.flatnonzero(result.mismatch.any(axis=1))
-            second = thorough(ctx.source, ctx.s0, v[bad])
+            second = thorough(
+                ctx.source, ctx.s0, v[bad], None if sensitivity is None else sensitivity[bad]
+            )
             spent += second.evaluations
             numeric[bad], bound[bad], _ = numbers(second, bad)
             steps[bad] = second.step[:, None]
@@ -317,7 +332,7 @@ def _fast(
 
         cause = None
         if result.verdict == "fail" and ctx.surrogate and ctx.plain is not None:
-            plain = directional(ctx.plain, ctx.f0, v)
+            plain = directional(ctx.plain, ctx.f0, v, sensitivity)
             pn, pb, pk = numbers(plain)
             if (
                 compare(a, pn, pb, pk, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale).verdict

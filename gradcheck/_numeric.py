@@ -51,6 +51,7 @@ def _chunked(
     *,
     rtol: float,
     start_factor: float,
+    sensitivity: np.ndarray | None,
 ) -> Estimates:
     size = chunk_size(fn, 4)
     parts = [
@@ -63,6 +64,7 @@ def _chunked(
             eps_f=fn.eps,
             rtol=rtol,
             start_factor=start_factor,
+            sensitivity=None if sensitivity is None else sensitivity[i : i + size],
         )
         for i in range(0, count(directions), size)
     ]
@@ -77,15 +79,29 @@ def _chunked(
     )
 
 
-def directional(fn: Differentiable, f0: np.ndarray, directions: np.ndarray | int) -> Estimates:
-    """First derivatives of fn along each row of `directions`: (d, m) estimates."""
-    return _chunked(fn, f0, directions, rtol=FAST_RTOL, start_factor=0.1)
+def directional(
+    fn: Differentiable,
+    f0: np.ndarray,
+    directions: np.ndarray | int,
+    sensitivity: np.ndarray | None = None,
+) -> Estimates:
+    """First derivatives of fn along each row of `directions`: (d, m) estimates.
+
+    `sensitivity` (d, m): see Note: Sensitivity in `_richardson`.
+    """
+    return _chunked(fn, f0, directions, rtol=FAST_RTOL, start_factor=0.1, sensitivity=sensitivity)
 
 
-def thorough(fn: Differentiable, f0: np.ndarray, directions: np.ndarray | int) -> Estimates:
+def thorough(
+    fn: Differentiable,
+    f0: np.ndarray,
+    directions: np.ndarray | int,
+    sensitivity: np.ndarray | None = None,
+) -> Estimates:
     """A second, expensive look at contested directions (see the module docstring)."""
     runs = [
-        _chunked(fn, f0, directions, rtol=THOROUGH_RTOL, start_factor=s) for s in THOROUGH_STARTS
+        _chunked(fn, f0, directions, rtol=THOROUGH_RTOL, start_factor=s, sensitivity=sensitivity)
+        for s in THOROUGH_STARTS
     ]
     values = np.stack([r.value for r in runs])  # (starts, d, m)
     errors = np.stack([r.error for r in runs])

@@ -25,6 +25,26 @@ Note: Step choice and error estimate
     Non-finite samples (a step that leaves the function's domain, exp overflow) shrink the step
     and retry; when one side stays non-finite the caller re-runs that direction one-sided.
 
+Note: Sensitivity
+    Round-off in f is not only eps·|f|: code that rounds its arguments (a cast to float32,
+    1e5·x before a sin) adds eps·|x_i·∂_i f| per coordinate it touches. Along a coordinate
+    direction the Ridders error estimate sees that noise; along a random direction every
+    coordinate moves, the noise adds up across coordinates while the derivative may cancel,
+    and the tableau can look calmer than it is. Callers that know the gradient's size (the
+    checker knows the analytic one) pass Σ_i |x_i·d_i·∂_i f| as `sensitivity`, and it joins
+    |f| in the noise model. A wrong analytic gradient can only widen this term by
+    eps·|x/h| of itself, far below any error it could hide.
+
+Note: Exact steps
+    The point x + h·d is rounded to float64, so the step actually taken is not h·d. The
+    difference is about one ulp of each coordinate, which a well-conditioned function does
+    not notice, but exp near 700 turns one ulp of x into 700 ulps of f: a 1e-11 error that no
+    error estimate sees. So every step is a power of two and every ratio between steps is
+    one: for a coordinate direction, x_i ± h is then exact whenever h ≥ ulp(x_i). A random
+    direction is first nudged (`exact_directions`) so that each component of h·d is a
+    multiple of its coordinate's ulp for all the steps a ladder can reach; the checker uses
+    the nudged direction on the analytic side too.
+
 Note: Kink detection
     For first derivatives with a central stencil the same samples give the jump between the
     one-sided slopes, J(h) = (g(h) - 2·g(0) + g(-h)) / h. For a smooth g, J(h) ≈ h·g''(0)
@@ -52,6 +72,7 @@ MIN_ROWS = 3  # rows a tableau needs before its estimate is accepted
 STALL_ROWS = 2  # rows without improvement that end the ladder
 MAX_ROWS = 18  # rows per direction at the most, jumps and retries included
 NOISE_ULPS = 1.0  # round-off of one function value, in units of eps_f·|f|
+SNAP_HALVINGS = 40  # ladder depth (in halvings) below which probe points stay exact
 NOISY_RESTART = 16.0  # start-step factor for a second ladder when round-off limited the first
 KINK_SIGNIFICANCE = 32.0  # a jump must exceed this many times its own noise
 START_FACTOR = 0.1  # first step, as a fraction of |x| (see start_steps)
@@ -92,6 +113,7 @@ def ladder(
     eps_f: float,
     rtol: float = 1e-12,
     max_rows: int = MAX_ROWS,
+    sensitivity: np.ndarray | None = None,
 ) -> Estimates:
     """Estimate derivatives of f along every row of `directions` at once.
 
@@ -105,6 +127,8 @@ def ladder(
         eps_f: unit round-off of f's values (2.2e-16 for float64 code).
         rtol: relative error at which a ladder may stop early.
         max_rows: the most rows any direction may use.
+        sensitivity: (d, m) optional; how far f moves when each coordinate moves by its
+            own size along the direction, Σ_i |x_i·d_i·∂_i f| (Note: Sensitivity).
 
     Returns:
         The estimates, their error bounds and the evidence for kinks.
@@ -154,6 +178,8 @@ def ladder(
         hk = h[ok] ** q
         est = (np.einsum("apm,p->am", s, weights) + center_weight * f0) / hk[:, None]
         scale = np.maximum(np.abs(s).max(axis=1), np.abs(f0))
+        if sensitivity is not None:
+            scale = scale + sensitivity[ok]
         noise = NOISE_ULPS * eps_f * abs_weight_sum * scale / hk[:, None]
 
         new = np.full((len(ok), cols, m), np.nan)
@@ -259,7 +285,21 @@ def start_steps(x: np.ndarray, directions: np.ndarray, factor: float) -> np.ndar
     size = np.maximum(magnitude, 1e-3 * typical)
     weight = np.abs(directions)
     reach = weight @ size / weight.sum(axis=1)
-    return factor * reach / weight.max(axis=1)
+    # A power of two, like every ratio on the ladder: x ± h is then exact (Note: Exact steps).
+    return 2.0 ** np.floor(np.log2(factor * reach / weight.max(axis=1)))
+
+
+def exact_directions(x: np.ndarray, directions: np.ndarray, largest_factor: float) -> np.ndarray:
+    """Directions nudged so that every ladder point x + o·h·d is exactly representable.
+
+    See Note: Exact steps. `largest_factor` is the largest start factor any ladder along these
+    directions will use; each component of h_max·d becomes a multiple of 2^SNAP_HALVINGS
+    ulps of its coordinate, so the steps h_max/2^k keep it a multiple of one ulp. The change
+    to the direction is below 2^SNAP_HALVINGS·ulp(x_i)/h_max, about 1e-3 of a component.
+    """
+    h_max = start_steps(x, directions, largest_factor)[:, None]
+    quantum = 2.0**SNAP_HALVINGS * np.spacing(np.abs(x))[None, :]
+    return np.round(h_max * directions / quantum) * quantum / h_max
 
 
 def estimate(
@@ -272,6 +312,7 @@ def estimate(
     eps_f: float,
     rtol: float = 1e-12,
     start_factor: float = START_FACTOR,
+    sensitivity: np.ndarray | None = None,
 ) -> Estimates:
     """Derivatives along `directions`: one ladder each, a second one where the first fell short.
 
@@ -286,7 +327,9 @@ def estimate(
     if not directions.any(axis=1).all():
         raise ValueError("a direction is zero")
     start = start_steps(x, directions, start_factor)
-    result = ladder(evaluate, x, f0, directions, start, method, eps_f=eps_f, rtol=rtol)
+    result = ladder(
+        evaluate, x, f0, directions, start, method, eps_f=eps_f, rtol=rtol, sensitivity=sensitivity
+    )
     retries: list[tuple[np.ndarray, np.ndarray, FiniteDifference]] = []
     noisy = np.flatnonzero(result.noisy)
     if noisy.size:
@@ -299,7 +342,17 @@ def estimate(
     value, error, step = result.value.copy(), result.error.copy(), result.step.copy()
     nonfinite, evaluations = result.nonfinite.copy(), result.evaluations
     for which, first, stencil in retries:
-        retry = ladder(evaluate, x, f0, directions[which], first, stencil, eps_f=eps_f, rtol=rtol)
+        retry = ladder(
+            evaluate,
+            x,
+            f0,
+            directions[which],
+            first,
+            stencil,
+            eps_f=eps_f,
+            rtol=rtol,
+            sensitivity=None if sensitivity is None else sensitivity[which],
+        )
         evaluations += retry.evaluations
         better = retry.error < error[which]
         value[which] = np.where(better, retry.value, value[which])
