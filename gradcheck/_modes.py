@@ -28,6 +28,7 @@ from ._diagnosis import likely_cause
 from ._numeric import THOROUGH_STARTS, chunk_size, directional, rows, thorough
 from ._results import CheckResult, Kind, Tolerance
 from ._richardson import NOISY_RESTART, Estimates, exact_directions
+from ._taylor import review
 from .adapters import Differentiable, Leaf, Unsupported, locate
 
 COTANGENT_SCALE = 1.7
@@ -167,6 +168,12 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
             numeric[:, cols], bound[:, cols] = second.value.T, second.error.T
             steps[:, cols] = second.step
             result = compare(a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance)
+
+        def probe(flat: int) -> tuple[np.ndarray, np.ndarray]:
+            row, col = divmod(flat, fn.n)
+            return rows(fn.n, col, col + 1)[0], rows(fn.m, row, row + 1)[0]
+
+        result, opinion = review(ctx.source, ctx.s0, result, a, numeric, probe, where, ctx.order)
         cause = None
         if result.verdict == "fail":
             cause = likely_cause(
@@ -195,6 +202,8 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
                 kink=kink,
             )
         )
+        if opinion is not None:
+            results.append(opinion)
         spent = 0
     if fn.n > FORWARD_FULL_LIMIT:
         fast_results, fast_notes = _fast(ctx, modes=("forward",))
@@ -320,6 +329,13 @@ def _fast(
             result = compare(
                 a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale
             )
+
+        def probe(
+            flat: int, width: int = a.shape[1], mode: str = mode
+        ) -> tuple[np.ndarray, np.ndarray]:
+            row, col = divmod(flat, width)
+            return v[row], (u[row] if mode == "reverse" else rows(fn.m, col, col + 1)[0])
+
         outputs = fn.outputs if mode == "forward" else (Leaf("<u, J v>", (), "float64", 0),)
         width = a.shape[1]
 
@@ -330,6 +346,7 @@ def _fast(
             suffix = "" if width == 1 and mode == "forward" else f" -> {locate(outputs, col)}"
             return f"{names[row]}{suffix}"
 
+        result, opinion = review(ctx.source, ctx.s0, result, a, numeric, probe, where, ctx.order)
         cause = None
         if result.verdict == "fail" and ctx.surrogate and ctx.plain is not None:
             plain = directional(ctx.plain, ctx.f0, v, sensitivity)
@@ -355,6 +372,8 @@ def _fast(
                 kink=kink,
             )
         )
+        if opinion is not None:
+            results.append(opinion)
         spent = 0
     if len(analytic) == 2 and reverse_rows is not None:
         by_reverse = (reverse_rows * v).sum(axis=1)[:, None]

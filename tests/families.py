@@ -127,6 +127,19 @@ def rational(rng: np.random.Generator, n: int) -> Case:
     )
 
 
+def data_loss(rng: np.random.Generator, n: int) -> Case:
+    """Σ_k (tanh(a_k·w) - y_k)² over 1000 samples: round-off accumulates across the sum."""
+    a = rng.standard_normal((1000, n))
+    y = rng.standard_normal(1000) * 10 ** rng.uniform(0, 4)
+    w = rng.standard_normal(n) * 0.3
+
+    def grad(w: np.ndarray) -> np.ndarray:
+        t = np.tanh(a @ w)
+        return a.T @ (2 * (t - y) * (1 - t**2))
+
+    return Case("data loss", lambda w: np.sum((np.tanh(a @ w) - y) ** 2), grad, w)
+
+
 def float32_code(rng: np.random.Generator, n: int) -> Case:
     """A function and gradient that compute in float32 internally."""
     x = rng.uniform(-2, 2, n)
@@ -148,6 +161,7 @@ SMOOTH = (
     tiny_tanh,
     coupled,
     rational,
+    data_loss,
 )
 ALL = (*SMOOTH, float32_code)
 

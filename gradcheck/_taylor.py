@@ -1,0 +1,154 @@
+"""The Taylor-remainder test: a verdict on one directional derivative without a tolerance.
+
+Note: Taylor remainder
+    Along a direction v with cotangent u, let φ(t) = ⟨u, f(x + t·v)⟩ and s the analytic
+    slope ⟨u, J·v⟩. The remainder r(h) = |φ(h) - φ(0) - h·s| falls like h² when s is right
+    and like h·|s - φ'(0)| once h is small enough when it is wrong: the slope of log r
+    against log h is 2 or 1, whatever the scale of the function. On a ladder of power-of-two
+    steps, remainders below the round-off of φ are discarded and the slope is read at the
+    small-step end. A slope near 1 confirms a wrong derivative; a slope near 2 down to step
+    h_min shows that s is right to about r(h_min) / (h_min·|s|) relative — the test's
+    resolution. One evaluation per step, so it is cheap enough to run on every borderline
+    entry, and it owes nothing to the finite-difference error estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ._compare import Comparison
+from ._results import CheckResult, Verdict, worst_verdict
+from ._richardson import NOISE_ULPS, start_steps
+from .adapters import Differentiable
+
+STEPS = 48  # power-of-two steps from the start step down
+ABOVE_NOISE = 64.0  # a remainder must exceed round-off by this factor to count
+TAIL = 3  # slopes read at the small-step end
+
+
+@dataclass(frozen=True, slots=True)
+class Remainder:
+    """The outcome of one Taylor-remainder test.
+
+    Attributes:
+        slope: median log-log slope at the small-step end; None where too few remainders
+            rose above round-off to read one.
+        resolution: relative error of the analytic slope the test could have seen.
+        evaluations: function evaluations spent.
+    """
+
+    slope: float | None
+    resolution: float
+    evaluations: int
+
+    @property
+    def verdict(self) -> str:
+        """ "inconsistent" (slope ≈ 1), "consistent" (slope ≈ 2 or more) or "undecided"."""
+        if self.slope is None:
+            return "undecided"
+        if self.slope <= 1.3:
+            return "inconsistent"
+        if self.slope >= 1.7:
+            return "consistent"
+        return "undecided"
+
+    def describe(self) -> str:
+        if self.slope is None:
+            return "the Taylor remainder never rose above round-off"
+        return f"the Taylor remainder falls as h^{self.slope:.2f}" + (
+            f" (resolution {self.resolution:.1e})" if self.verdict == "consistent" else ""
+        )
+
+
+def remainder_test(
+    fn: Differentiable, f0: np.ndarray, direction: np.ndarray, u: np.ndarray, slope: float
+) -> Remainder:
+    """Run the test along `direction` for φ = ⟨u, f⟩ with analytic slope `slope`.
+
+    The direction must give exact steps (`exact_directions`, or a coordinate direction).
+    """
+    h0 = float(start_steps(fn.x0, direction[None, :], 1.0)[0])
+    steps = h0 * 2.0 ** -np.arange(STEPS)
+    values = fn.values(fn.x0[None, :] + steps[:, None] * direction[None, :]) @ u
+    phi0 = float(f0 @ u)
+    scale = np.abs(u) @ np.abs(f0)
+    remainder = np.abs(values - phi0 - steps * slope)
+    noise = NOISE_ULPS * fn.eps * (2 * scale + np.abs(steps * slope))
+    usable = np.isfinite(remainder) & (remainder > ABOVE_NOISE * noise)
+    idx = np.flatnonzero(usable)
+    # Keep the contiguous run of usable steps that reaches furthest down.
+    if idx.size:
+        breaks = np.flatnonzero(np.diff(idx) != 1)
+        idx = idx[breaks[-1] + 1 :] if breaks.size else idx
+    if idx.size < TAIL + 1:
+        return Remainder(None, np.inf, STEPS)
+    tail = idx[-(TAIL + 1) :]
+    slopes = np.log2(remainder[tail[:-1]] / remainder[tail[1:]])
+    last = tail[-1]
+    resolution = float(remainder[last] / (steps[last] * abs(slope))) if slope else np.inf
+    return Remainder(float(np.median(slopes)), resolution, STEPS)
+
+
+BORDERLINE = 100.0  # a mismatch within this factor of its tolerance gets a second opinion
+REVIEWED = 8  # entries reviewed per check at the most
+
+Probe = Callable[[int], tuple[np.ndarray, np.ndarray]]
+"""Maps a flat entry index of a check to its (direction, cotangent) for the remainder test."""
+
+
+def review(
+    source: Differentiable,
+    s0: np.ndarray,
+    result: Comparison,
+    analytic: np.ndarray,
+    numeric: np.ndarray,
+    probe: Probe,
+    where: Callable[[int], str],
+    order: int,
+) -> tuple[Comparison, CheckResult | None]:
+    """Second opinions on borderline mismatches and unresolved entries (Note: Taylor remainder).
+
+    A remainder falling as h¹ confirms a mismatch, or turns an unresolved entry into one; a
+    remainder falling as h² finer than the finite-difference discrepancy contradicts a
+    mismatch (the entry becomes unresolved: the two methods disagree) and resolves an
+    unresolved entry whose resolution is better than 1 %.
+    """
+    a, n = analytic.ravel(), numeric.ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.abs(a - n) / result.allowed.ravel()
+    borderline = result.mismatch.ravel() & (ratio < BORDERLINE)
+    candidates = np.flatnonzero(borderline | result.unresolved.ravel())
+    if candidates.size == 0:
+        return result, None
+    candidates = candidates[np.argsort(-np.nan_to_num(ratio[candidates], nan=np.inf))][:REVIEWED]
+    mismatch, unresolved = result.mismatch.ravel().copy(), result.unresolved.ravel().copy()
+    lines: list[str] = []
+    verdicts: list[Verdict] = []
+    spent = 0
+    for i in candidates:
+        direction, u = probe(int(i))
+        test = remainder_test(source, s0, direction, u, float(a[i]))
+        spent += test.evaluations
+        outcome: Verdict = "inconclusive"  # too coarse to confirm or contradict anything
+        if test.verdict == "inconsistent":
+            mismatch[i], unresolved[i], outcome = True, False, "fail"
+        elif test.verdict == "consistent":
+            discrepancy = abs(a[i] - n[i]) / max(abs(a[i]), np.finfo(float).tiny)
+            if mismatch[i] and test.resolution < discrepancy / 4:
+                mismatch[i], unresolved[i], outcome = False, True, "pass"
+            elif unresolved[i] and test.resolution < 1e-2:
+                unresolved[i], outcome = False, "pass"
+        verdicts.append(outcome)
+        lines.append(f"{where(int(i))}: {test.describe()}")
+    shape = result.mismatch.shape
+    updated = replace(
+        result, mismatch=mismatch.reshape(shape), unresolved=unresolved.reshape(shape)
+    )
+    overall = worst_verdict(verdicts)
+    message = f"{len(candidates)} contested entries: " + "; ".join(lines)
+    return updated, CheckResult(
+        "taylor", overall, message, order=order, entries=len(candidates), evaluations=spent
+    )
