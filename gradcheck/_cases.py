@@ -33,7 +33,7 @@ def case(*inputs: Any, name: str | None = None, **options: Any) -> Callable[[F],
     """
 
     def declare(fn: F) -> F:
-        label = name or getattr(fn, "__qualname__", repr(fn))
+        label = name or str(getattr(fn, "__qualname__", repr(fn)))
         existing = getattr(fn, ATTRIBUTE, ())
         setattr(fn, ATTRIBUTE, (*existing, Case(label, inputs, dict(options))))
         return fn

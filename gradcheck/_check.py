@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ._compare import SAFETY
+from ._compare import NOISE_SAFETY, SAFETY
 from ._errors import GradientError, UsageError
 from ._modes import Context, first_order
+from ._noise import measure_noise
 from ._results import CheckResult, Report, Tolerance, worst_verdict
 from ._user_derivatives import UserDerivatives, UserFn, as_array
 from .adapters import Differentiable, Unsupported, get_adapter
@@ -119,7 +120,7 @@ def check(
                 f"the surrogate maps {source.n} inputs to {source.m} outputs, but fn "
                 f"maps {target.n} to {target.m}: they must have the same signature"
             )
-    tolerance = Tolerance(SAFETY, float(atol or 0.0), float(rtol or 0.0))
+    tolerance = Tolerance(SAFETY, NOISE_SAFETY, float(atol or 0.0), float(rtol or 0.0))
     notes = list(target.notes)
     rng = np.random.default_rng(seed)
 
@@ -191,6 +192,7 @@ def check(
             mode=mode,
             surrogate=surrogate is not None and k == 1,
             plain=target if k == 1 else None,
+            sigma=measure_noise(numeric_source, cs0, rng),
         )
         results, skipped_notes = first_order(context)
         checks += results

@@ -88,8 +88,10 @@ def derivative(
 
     def shaped(a: np.ndarray) -> np.ndarray:  # (d, m) -> (*f_shape, *x_shape) or (*f_shape,)
         if direction is not None:
-            return a[0].reshape(f_shape)
-        return np.moveaxis(a, 0, -1).reshape(f_shape + point.shape)
+            one: np.ndarray = a[0].reshape(f_shape)
+            return one
+        every: np.ndarray = np.moveaxis(a, 0, -1).reshape(f_shape + point.shape)
+        return every
 
     return Derivative(
         shaped(est.value), shaped(est.error), est.step, shaped(est.kink), est.evaluations

@@ -20,19 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ._compare import compare, summarise
+from ._compare import Comparison, Numbers, compare, summarise
 from ._diagnosis import likely_cause
 from ._numeric import THOROUGH_STARTS, chunk_size, directional, rows, thorough
 from ._results import CheckResult, Kind, Tolerance
-from ._richardson import NOISY_RESTART, Estimates, exact_directions
+from ._richardson import NOISE_ULPS, NOISY_RESTART, Estimates, exact_directions
 from ._taylor import review
 from .adapters import Differentiable, Leaf, Unsupported, locate
 
 COTANGENT_SCALE = 1.7
 PROBES = 3
+NOISE_SIGMAS = 3.0
 FORWARD_FULL_LIMIT = 2048  # above this many inputs, forward mode is probed, not run per column
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -44,7 +46,8 @@ class Context:
     Attributes:
         fn: the analytic side. source: the numeric side (fn, or the surrogate).
         f0, s0: their values at the point. plain: fn itself when a surrogate is declared,
-        to tell an override that is not in effect from a wrong one.
+        to tell an override that is not in effect from a wrong one. sigma: the measured
+        round-off noise of source's values.
     """
 
     fn: Differentiable
@@ -57,6 +60,7 @@ class Context:
     mode: str
     surrogate: bool
     plain: Differentiable | None
+    sigma: np.ndarray  # measured round-off of source's values, per output (Note: Measured noise)
 
 
 def first_order(ctx: Context) -> tuple[list[CheckResult], list[str]]:
@@ -70,6 +74,18 @@ def _kind(ctx: Context, mode: str) -> Kind:
     if ctx.surrogate:
         return "surrogate"
     return "vjp" if mode == "reverse" else "jvp"
+
+
+def _noise_level(ctx: Context, sensitivity: np.ndarray) -> np.ndarray:
+    """Round-off of one value of f beyond eps·|f| (Note: Noise level in `_richardson`).
+
+    `sensitivity` (d, m) is Σ_i |x_i·d_i·∂_i f| from the analytic side: argument rounding.
+    The measured noise counts NOISE_SIGMAS standard deviations.
+    """
+    level: np.ndarray = (
+        NOISE_ULPS * ctx.source.eps * sensitivity + NOISE_SIGMAS * ctx.sigma[None, :]
+    )
+    return level
 
 
 def _analytic_eps(fn: Differentiable) -> float:
@@ -104,29 +120,107 @@ def _forward_jacobian(fn: Differentiable) -> np.ndarray:
     return np.concatenate(blocks).T
 
 
-def _not_in_effect(
-    ctx: Context, analytic: np.ndarray, cols: np.ndarray, sensitivity: np.ndarray
-) -> bool:
-    """Does the analytic gradient match fn's own derivative instead of the surrogate's?"""
-    plain = ctx.plain
-    if plain is None or cols.size == 0:
-        return False
-    est = directional(plain, ctx.f0, rows(plain.n, 0, plain.n)[cols], sensitivity)
-    own = compare(
-        analytic[:, cols],
-        est.value.T,
-        est.error.T,
-        est.kink.T,
-        eps_a=_analytic_eps(ctx.fn),
-        tolerance=ctx.tolerance,
-    )
-    return own.verdict == "pass"
-
-
 _NOT_IN_EFFECT = (
     "the override is NOT in effect: the analytic gradient equals the derivative of "
     "fn itself, not the surrogate's (the custom rule is bypassed)"
 )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one check's entries relate to the directions the engine differentiates along.
+
+    Attributes:
+        numbers: turns estimates along directions[which] into entries (rows or columns).
+        contested: the directions behind the mismatched entries of a comparison.
+        index: where the entries of those directions sit, for `Numbers.assign`.
+        probe: (direction, cotangent) of one flat entry, for the Taylor-remainder test.
+        directions: rows of the directions (coordinate directions are built on demand).
+        noise_level: Note: Noise level in `_richardson`, per direction.
+    """
+
+    numbers: Callable[[Estimates, np.ndarray], Numbers]
+    contested: Callable[[Comparison], np.ndarray]
+    index: Callable[[np.ndarray], Any]
+    probe: Callable[[int], tuple[np.ndarray, np.ndarray]]
+    directions: Callable[[np.ndarray], np.ndarray]
+    noise_level: np.ndarray
+
+
+def _judge(
+    ctx: Context,
+    mode: str,
+    analytic: np.ndarray,
+    numbers: Numbers,
+    layout: _Layout,
+    where: Callable[[int], str],
+    spent: int,
+    scale: np.ndarray | None = None,
+) -> list[CheckResult]:
+    """Compare, re-estimate contested entries, ask for second opinions, and word the result."""
+    eps_a = _analytic_eps(ctx.fn)
+
+    def judge() -> Comparison:
+        return compare(analytic, numbers, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale)
+
+    def noise_level(which: np.ndarray) -> np.ndarray:
+        level: np.ndarray = layout.noise_level[which]
+        return level
+
+    result = judge()
+    if result.mismatch.any():
+        which = layout.contested(result)
+        second = thorough(ctx.source, ctx.s0, layout.directions(which), noise_level(which))
+        spent += second.evaluations
+        numbers.assign(layout.index(which), layout.numbers(second, which))
+        result = judge()
+    result, opinion = review(
+        ctx.source,
+        ctx.s0,
+        ctx.sigma,
+        result,
+        analytic,
+        numbers.value,
+        layout.probe,
+        where,
+        ctx.order,
+    )
+    cause = None
+    if result.verdict == "fail":
+        if mode == "reverse" or analytic.shape[1] == ctx.fn.n:
+            cause = likely_cause(
+                analytic,
+                numbers.value,
+                result.mismatch,
+                ctx.fn.inputs,
+                cotangent_scale=COTANGENT_SCALE if mode == "reverse" else 1.0,
+            )
+        if ctx.surrogate and ctx.plain is not None:
+            which = layout.contested(result)
+            own = directional(ctx.plain, ctx.f0, layout.directions(which), noise_level(which))
+            index = layout.index(which)
+            agrees = compare(
+                analytic[index],
+                layout.numbers(own, which),
+                eps_a=eps_a,
+                tolerance=ctx.tolerance,
+            )
+            if agrees.verdict == "pass":
+                cause = _NOT_IN_EFFECT
+    results = [
+        summarise(
+            _kind(ctx, mode),
+            result,
+            analytic,
+            numbers,
+            where,
+            tolerance=ctx.tolerance,
+            order=ctx.order,
+            evaluations=spent,
+            cause=cause,
+        )
+    ]
+    return results + ([opinion] if opinion is not None else [])
 
 
 def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
@@ -149,61 +243,32 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     if not analytic:
         return [], notes
 
-    size = np.abs(fn.x0)
     magnitude = np.max([np.nan_to_num(np.abs(a), posinf=0.0) for a in analytic.values()], axis=0)
-    sensitivity = (magnitude * size[None, :]).T  # (n, m): Note: Sensitivity
-    est = directional(ctx.source, ctx.s0, fn.n, sensitivity)
-    numeric, bound, kink = est.value.T.copy(), est.error.T.copy(), est.kink.T.copy()
-    steps = np.broadcast_to(est.step, numeric.shape).copy()
+    noise_level = _noise_level(ctx, (magnitude * np.abs(fn.x0)[None, :]).T)  # (n, m)
+
+    def numbers(est: Estimates, which: np.ndarray) -> Numbers:  # columns `which`
+        step = np.broadcast_to(est.step[None, :], (fn.m, len(which))).copy()
+        return Numbers(est.value.T, est.error.T, est.noise.T, est.kink.T, step)
+
+    def probe(flat: int) -> tuple[np.ndarray, np.ndarray]:
+        row, col = divmod(flat, fn.n)
+        return rows(fn.n, col, col + 1)[0], rows(fn.m, row, row + 1)[0]
+
+    layout = _Layout(
+        numbers=numbers,
+        contested=lambda result: np.flatnonzero(result.mismatch.any(axis=0)),
+        index=lambda which: (slice(None), which),
+        probe=probe,
+        directions=lambda which: rows(fn.n, 0, fn.n)[which],
+        noise_level=noise_level,
+    )
+    est = directional(ctx.source, ctx.s0, fn.n, noise_level)
     spent = est.evaluations
+    every = np.arange(fn.n)
     where = _entry_name(fn.inputs, fn.outputs, fn.n)
-    eps_a = _analytic_eps(fn)
     results = []
     for mode, a in analytic.items():
-        result = compare(a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance)
-        if result.mismatch.any():
-            cols = np.flatnonzero(result.mismatch.any(axis=0))
-            second = thorough(ctx.source, ctx.s0, rows(fn.n, 0, fn.n)[cols], sensitivity[cols])
-            spent += second.evaluations
-            numeric[:, cols], bound[:, cols] = second.value.T, second.error.T
-            steps[:, cols] = second.step
-            result = compare(a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance)
-
-        def probe(flat: int) -> tuple[np.ndarray, np.ndarray]:
-            row, col = divmod(flat, fn.n)
-            return rows(fn.n, col, col + 1)[0], rows(fn.m, row, row + 1)[0]
-
-        result, opinion = review(ctx.source, ctx.s0, result, a, numeric, probe, where, ctx.order)
-        cause = None
-        if result.verdict == "fail":
-            cause = likely_cause(
-                a,
-                numeric,
-                result.mismatch,
-                fn.inputs,
-                cotangent_scale=COTANGENT_SCALE if mode == "reverse" else 1.0,
-            )
-            contested = np.flatnonzero(result.mismatch.any(axis=0))
-            if ctx.surrogate and _not_in_effect(ctx, a, contested, sensitivity[contested]):
-                cause = _NOT_IN_EFFECT
-        results.append(
-            summarise(
-                _kind(ctx, mode),
-                result,
-                a,
-                numeric,
-                bound,
-                steps,
-                where,
-                tolerance=ctx.tolerance,
-                order=ctx.order,
-                evaluations=spent,
-                cause=cause,
-                kink=kink,
-            )
-        )
-        if opinion is not None:
-            results.append(opinion)
+        results += _judge(ctx, mode, a, numbers(est, every), layout, where, spent)
         spent = 0
     if fn.n > FORWARD_FULL_LIMIT:
         fast_results, fast_notes = _fast(ctx, modes=("forward",))
@@ -222,30 +287,27 @@ def _adjoint(
     scale: np.ndarray | None = None,
 ) -> CheckResult:
     """Reverse against forward mode: the same numbers by two routes, no step involved."""
-    zeros = np.zeros_like(reverse)
+    other = Numbers.exact(forward)
     result = compare(
-        reverse,
-        forward,
-        zeros,
-        zeros,
-        eps_a=_analytic_eps(ctx.fn),
-        tolerance=ctx.tolerance,
-        scale=scale,
+        reverse, other, eps_a=_analytic_eps(ctx.fn), tolerance=ctx.tolerance, scale=scale
+    )
+    cause = (
+        (
+            "forward and reverse mode disagree: the custom forward (jvp) and backward (vjp) "
+            "rules are inconsistent"
+        )
+        if result.verdict == "fail"
+        else None
     )
     return summarise(
         "adjoint",
         result,
         reverse,
-        forward,
-        zeros,
-        zeros,
+        other,
         where,
         tolerance=ctx.tolerance,
         order=ctx.order,
-        cause="forward and reverse mode disagree: the custom forward (jvp) and "
-        "backward (vjp) rules are inconsistent"
-        if result.verdict == "fail"
-        else None,
+        cause=cause,
     )
 
 
@@ -273,12 +335,11 @@ def _fast(
     v, names = probes(fn, ctx.rng)
     u = ctx.rng.standard_normal((len(v), fn.m))
     analytic: dict[str, np.ndarray] = {}
-    reverse_rows = reverse_scale = None
+    reverse_rows = None
     if "reverse" in modes:
         try:
             reverse_rows = fn.vjps(fn.x0, COTANGENT_SCALE * u) / COTANGENT_SCALE  # (k, n)
             analytic["reverse"] = (reverse_rows * v).sum(axis=1)[:, None]
-            reverse_scale = np.abs(reverse_rows * v).sum(axis=1)[:, None]
         except Unsupported as why:
             notes.append(f"reverse mode not checked: {why}")
     if "forward" in modes:
@@ -289,45 +350,37 @@ def _fast(
     if not analytic:
         return [], notes
 
-    sensitivity = None
-    if reverse_rows is not None:  # Note: Sensitivity; per probe, shared by its outputs
-        spread = np.abs(reverse_rows * v * fn.x0[None, :]).sum(axis=1)
-        scale = np.maximum(np.abs(u).max(axis=1), np.finfo(np.float64).tiny)
-        sensitivity = np.repeat(np.nan_to_num(spread / scale, posinf=0.0)[:, None], fn.m, axis=1)
-    est = directional(ctx.source, ctx.s0, v, sensitivity)
+    spread = np.zeros((len(v), fn.m))
+    if reverse_rows is not None:  # per probe, shared by its outputs
+        total = np.abs(reverse_rows * v * fn.x0[None, :]).sum(axis=1)
+        size = np.maximum(np.abs(u).max(axis=1), np.finfo(np.float64).tiny)
+        spread[:] = np.nan_to_num(total / size, posinf=0.0)[:, None]
+    noise_level = _noise_level(ctx, spread)
+    est = directional(ctx.source, ctx.s0, v, noise_level)
     spent = est.evaluations
-    eps_a = _analytic_eps(fn)
+    every = np.arange(len(v))
     results = []
     for mode, a in analytic.items():
 
         def numbers(
-            e: Estimates, which: np.ndarray | slice = slice(None), mode: str = mode
-        ) -> tuple[np.ndarray, ...]:
-            """The numeric side for these probes: J·v, or ⟨u, J·v⟩ in reverse mode."""
-            value, error, kink = e.value, e.error, np.abs(e.kink)
-            if mode == "reverse":
-                w = u[which]
-                return (
-                    (w * value).sum(axis=1)[:, None],
-                    (np.abs(w) * error).sum(axis=1)[:, None],
-                    (np.abs(w) * kink).sum(axis=1)[:, None],
-                )
-            return value, error, kink
+            e: Estimates, which: np.ndarray, mode: str = mode, width: int = a.shape[1]
+        ) -> Numbers:
+            """The numeric side for probes `which`: J·v, or ⟨u, J·v⟩ in reverse mode."""
+            step = np.broadcast_to(e.step[:, None], (len(which), width)).copy()
+            if mode == "forward":
+                return Numbers(e.value, e.error, e.noise, e.kink, step)
+            w, size = u[which], np.abs(u[which])
 
-        numeric, bound, kink = (x.copy() for x in numbers(est))
-        steps = np.broadcast_to(est.step[:, None], a.shape).copy()
-        scale = reverse_scale if mode == "reverse" else None
-        result = compare(a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale)
-        if result.mismatch.any():
-            bad = np.flatnonzero(result.mismatch.any(axis=1))
-            second = thorough(
-                ctx.source, ctx.s0, v[bad], None if sensitivity is None else sensitivity[bad]
-            )
-            spent += second.evaluations
-            numeric[bad], bound[bad], _ = numbers(second, bad)
-            steps[bad] = second.step[:, None]
-            result = compare(
-                a, numeric, bound, kink, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale
+            def project(weight: np.ndarray, part: np.ndarray) -> np.ndarray:
+                total: np.ndarray = (weight * part).sum(axis=1)
+                return total[:, None]
+
+            return Numbers(
+                project(w, e.value),
+                project(size, e.error),
+                project(size, e.noise),
+                project(size, np.abs(e.kink)),
+                step,
             )
 
         def probe(
@@ -337,43 +390,31 @@ def _fast(
             return v[row], (u[row] if mode == "reverse" else rows(fn.m, col, col + 1)[0])
 
         outputs = fn.outputs if mode == "forward" else (Leaf("<u, J v>", (), "float64", 0),)
-        width = a.shape[1]
 
         def where(
-            flat: int, outputs: tuple[Leaf, ...] = outputs, width: int = width, mode: str = mode
+            flat: int,
+            outputs: tuple[Leaf, ...] = outputs,
+            width: int = a.shape[1],
+            mode: str = mode,
         ) -> str:
             row, col = divmod(flat, width)
             suffix = "" if width == 1 and mode == "forward" else f" -> {locate(outputs, col)}"
             return f"{names[row]}{suffix}"
 
-        result, opinion = review(ctx.source, ctx.s0, result, a, numeric, probe, where, ctx.order)
-        cause = None
-        if result.verdict == "fail" and ctx.surrogate and ctx.plain is not None:
-            plain = directional(ctx.plain, ctx.f0, v, sensitivity)
-            pn, pb, pk = numbers(plain)
-            if (
-                compare(a, pn, pb, pk, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale).verdict
-                == "pass"
-            ):
-                cause = _NOT_IN_EFFECT
-        results.append(
-            summarise(
-                _kind(ctx, mode),
-                result,
-                a,
-                numeric,
-                bound,
-                steps,
-                where,
-                tolerance=ctx.tolerance,
-                order=ctx.order,
-                evaluations=spent,
-                cause=cause,
-                kink=kink,
-            )
+        layout = _Layout(
+            numbers=numbers,
+            contested=lambda result: np.flatnonzero(result.mismatch.any(axis=1)),
+            index=lambda which: which,
+            probe=probe,
+            directions=lambda which: v[which],
+            noise_level=noise_level,
         )
-        if opinion is not None:
-            results.append(opinion)
+        scale = (
+            np.abs(reverse_rows * v).sum(axis=1)[:, None]
+            if mode == "reverse" and reverse_rows is not None
+            else None
+        )
+        results += _judge(ctx, mode, a, numbers(est, every), layout, where, spent, scale)
         spent = 0
     if len(analytic) == 2 and reverse_rows is not None:
         by_reverse = (reverse_rows * v).sum(axis=1)[:, None]

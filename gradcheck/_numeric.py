@@ -51,7 +51,7 @@ def _chunked(
     *,
     rtol: float,
     start_factor: float,
-    sensitivity: np.ndarray | None,
+    noise_level: np.ndarray | None,
 ) -> Estimates:
     size = chunk_size(fn, 4)
     parts = [
@@ -64,17 +64,19 @@ def _chunked(
             eps_f=fn.eps,
             rtol=rtol,
             start_factor=start_factor,
-            sensitivity=None if sensitivity is None else sensitivity[i : i + size],
+            noise_level=None if noise_level is None else noise_level[i : i + size],
         )
         for i in range(0, count(directions), size)
     ]
     if len(parts) == 1:
         return parts[0]
     return Estimates(
-        *(
-            np.concatenate([getattr(p, name) for p in parts])
-            for name in ("value", "error", "step", "kink", "nonfinite", "noisy")
-        ),
+        value=np.concatenate([p.value for p in parts]),
+        error=np.concatenate([p.error for p in parts]),
+        step=np.concatenate([p.step for p in parts]),
+        kink=np.concatenate([p.kink for p in parts]),
+        nonfinite=np.concatenate([p.nonfinite for p in parts]),
+        noise=np.concatenate([p.noise for p in parts]),
         evaluations=sum(p.evaluations for p in parts),
     )
 
@@ -83,24 +85,24 @@ def directional(
     fn: Differentiable,
     f0: np.ndarray,
     directions: np.ndarray | int,
-    sensitivity: np.ndarray | None = None,
+    noise_level: np.ndarray | None = None,
 ) -> Estimates:
     """First derivatives of fn along each row of `directions`: (d, m) estimates.
 
-    `sensitivity` (d, m): see Note: Sensitivity in `_richardson`.
+    `noise_level` (d, m): see Note: Noise level in `_richardson`.
     """
-    return _chunked(fn, f0, directions, rtol=FAST_RTOL, start_factor=0.1, sensitivity=sensitivity)
+    return _chunked(fn, f0, directions, rtol=FAST_RTOL, start_factor=0.1, noise_level=noise_level)
 
 
 def thorough(
     fn: Differentiable,
     f0: np.ndarray,
     directions: np.ndarray | int,
-    sensitivity: np.ndarray | None = None,
+    noise_level: np.ndarray | None = None,
 ) -> Estimates:
     """A second, expensive look at contested directions (see the module docstring)."""
     runs = [
-        _chunked(fn, f0, directions, rtol=THOROUGH_RTOL, start_factor=s, sensitivity=sensitivity)
+        _chunked(fn, f0, directions, rtol=THOROUGH_RTOL, start_factor=s, noise_level=noise_level)
         for s in THOROUGH_STARTS
     ]
     values = np.stack([r.value for r in runs])  # (starts, d, m)
@@ -117,14 +119,16 @@ def thorough(
     none = ~confirmed.any(axis=0)
     value = np.take_along_axis(values, pick[None], axis=0)[0]
     error = np.take_along_axis(errors, pick[None], axis=0)[0]
+    noise = np.take_along_axis(np.stack([r.noise for r in runs]), pick[None], axis=0)[0]
     finite_values = np.where(np.isfinite(values), values, np.nan)
     with np.errstate(invalid="ignore"):
         spread = np.nanmax(finite_values, axis=0) - np.nanmin(finite_values, axis=0)
     error = np.where(none, np.maximum(np.nan_to_num(spread, nan=np.inf), error), error)
+    noise = np.where(none, 0.0, noise)
     step = np.stack([r.step for r in runs])[
         np.argmin(ranked.max(axis=2), axis=0), np.arange(count(directions))
     ]
     kink = runs[1].kink  # the ladder from the default start
     return Estimates(
-        value, error, step, kink, runs[1].nonfinite, runs[1].noisy, sum(r.evaluations for r in runs)
+        value, error, step, kink, runs[1].nonfinite, noise, sum(r.evaluations for r in runs)
     )

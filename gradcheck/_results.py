@@ -39,14 +39,16 @@ def worst_verdict(verdicts: list[Verdict]) -> Verdict:
 class Tolerance:
     """How agreement was judged (Note: Error budget in `_compare`).
 
-    |analytic - numeric| <= safety·(bound + rounding) + atol + rtol·|numeric|.
+    |analytic - numeric| <= safety·(bound - noise + rounding) + noise_safety·noise
+                            + atol + rtol·|numeric|
 
-    `bound` is the finite-difference error estimate of the entry and `rounding` the round-off
-    model of the analytic value; user `rtol`/`atol` add to it (0 unless given), and an explicit
-    `safety` replaces the default multiplier.
+    `bound` is the finite-difference error estimate of the entry, `noise` its round-off part
+    and `rounding` the round-off model of the analytic value; user `rtol`/`atol` add to it
+    (0 unless given).
     """
 
     safety: float
+    noise_safety: float
     atol: float = 0.0
     rtol: float = 0.0
 
@@ -114,6 +116,7 @@ class CheckResult:
             if self.tolerance is None
             else {
                 "safety": self.tolerance.safety,
+                "noise_safety": self.tolerance.noise_safety,
                 "atol": self.tolerance.atol,
                 "rtol": self.tolerance.rtol,
             },

@@ -25,15 +25,17 @@ Note: Step choice and error estimate
     Non-finite samples (a step that leaves the function's domain, exp overflow) shrink the step
     and retry; when one side stays non-finite the caller re-runs that direction one-sided.
 
-Note: Sensitivity
-    Round-off in f is not only eps·|f|: code that rounds its arguments (a cast to float32,
-    1e5·x before a sin) adds eps·|x_i·∂_i f| per coordinate it touches. Along a coordinate
-    direction the Ridders error estimate sees that noise; along a random direction every
-    coordinate moves, the noise adds up across coordinates while the derivative may cancel,
-    and the tableau can look calmer than it is. Callers that know the gradient's size (the
-    checker knows the analytic one) pass Σ_i |x_i·d_i·∂_i f| as `sensitivity`, and it joins
-    |f| in the noise model. A wrong analytic gradient can only widen this term by
-    eps·|x/h| of itself, far below any error it could hide.
+Note: Noise level
+    Round-off in f is not only eps·|f|: a sum of a thousand terms, or code that rounds its
+    arguments (a cast to float32, 1e5·x before a sin), is noisier. Along a coordinate
+    direction the Ridders error estimate usually sees that noise in the tableau; along a
+    random direction every coordinate moves, the noise adds up across coordinates while the
+    derivative may cancel, and the tableau can look calmer than it is. So callers may pass
+    `noise_level`, the absolute round-off of one value of f beyond eps_f·|f|, per direction
+    and output; the checker builds it from the size of the analytic gradient,
+    eps·Σ_i |x_i·d_i·∂_i f| (argument rounding), and from the noise it measured directly
+    (`_noise`). A wrong analytic gradient can only widen the first term by eps·|x/h| of
+    itself, far below any error it could hide.
 
 Note: Exact steps
     The point x + h·d is rounded to float64, so the step actually taken is not h·d. The
@@ -89,7 +91,8 @@ class Estimates:
         step: (d,) the smallest step behind each best estimate (in units of the direction).
         kink: (d, m) the jump in one-sided slopes where a kink was detected, else 0.
         nonfinite: (d,) True where the last samples were not finite (domain edge, overflow).
-        noisy: (d,) True where round-off, not truncation, set the error of some output.
+        noise: (d, m) the round-off part of `error`: the noise model at the winning row where
+            it set the error, else 0 (the error is then the tableau's own estimate).
         evaluations: function evaluations spent, f(x) not included.
     """
 
@@ -98,7 +101,7 @@ class Estimates:
     step: np.ndarray
     kink: np.ndarray
     nonfinite: np.ndarray
-    noisy: np.ndarray
+    noise: np.ndarray
     evaluations: int
 
 
@@ -113,7 +116,7 @@ def ladder(
     eps_f: float,
     rtol: float = 1e-12,
     max_rows: int = MAX_ROWS,
-    sensitivity: np.ndarray | None = None,
+    noise_level: np.ndarray | None = None,
 ) -> Estimates:
     """Estimate derivatives of f along every row of `directions` at once.
 
@@ -127,8 +130,8 @@ def ladder(
         eps_f: unit round-off of f's values (2.2e-16 for float64 code).
         rtol: relative error at which a ladder may stop early.
         max_rows: the most rows any direction may use.
-        sensitivity: (d, m) optional; how far f moves when each coordinate moves by its
-            own size along the direction, Σ_i |x_i·d_i·∂_i f| (Note: Sensitivity).
+        noise_level: (d, m) optional; round-off of one value of f beyond eps_f·|f|
+            (Note: Noise level).
 
     Returns:
         The estimates, their error bounds and the evidence for kinks.
@@ -178,9 +181,10 @@ def ladder(
         hk = h[ok] ** q
         est = (np.einsum("apm,p->am", s, weights) + center_weight * f0) / hk[:, None]
         scale = np.maximum(np.abs(s).max(axis=1), np.abs(f0))
-        if sensitivity is not None:
-            scale = scale + sensitivity[ok]
-        noise = NOISE_ULPS * eps_f * abs_weight_sum * scale / hk[:, None]
+        per_value = NOISE_ULPS * eps_f * scale
+        if noise_level is not None:
+            per_value = per_value + noise_level[ok]
+        noise = abs_weight_sum * per_value / hk[:, None]
 
         new = np.full((len(ok), cols, m), np.nan)
         new[:, 0] = est
@@ -240,8 +244,8 @@ def ladder(
     kink = np.zeros((d, m))
     if detect_kinks:
         kink = _kinks(jumps, best, best_err, eps_f, f0, best_step)
-    noisy = ((best_err <= floor) & (best_err > rtol * np.abs(best))).any(axis=1)
-    return Estimates(best, best_err, best_step, kink, nonfinite, noisy, evaluations)
+    noise = np.where(best_err <= floor, floor, 0.0)
+    return Estimates(best, best_err, best_step, kink, nonfinite, noise, evaluations)
 
 
 def _kinks(
@@ -286,7 +290,8 @@ def start_steps(x: np.ndarray, directions: np.ndarray, factor: float) -> np.ndar
     weight = np.abs(directions)
     reach = weight @ size / weight.sum(axis=1)
     # A power of two, like every ratio on the ladder: x ± h is then exact (Note: Exact steps).
-    return 2.0 ** np.floor(np.log2(factor * reach / weight.max(axis=1)))
+    steps: np.ndarray = 2.0 ** np.floor(np.log2(factor * reach / weight.max(axis=1)))
+    return steps
 
 
 def exact_directions(x: np.ndarray, directions: np.ndarray, largest_factor: float) -> np.ndarray:
@@ -299,7 +304,15 @@ def exact_directions(x: np.ndarray, directions: np.ndarray, largest_factor: floa
     """
     h_max = start_steps(x, directions, largest_factor)[:, None]
     quantum = 2.0**SNAP_HALVINGS * np.spacing(np.abs(x))[None, :]
-    return np.round(h_max * directions / quantum) * quantum / h_max
+    with np.errstate(over="ignore", invalid="ignore"):
+        units = h_max * directions / quantum
+    # Where x_i is 0 (x_i + h·d_i is then exact) or the quantum is below the component's own
+    # resolution, there is nothing to snap.
+    keep = (x[None, :] == 0) | ~(np.abs(units) < 2.0**52)
+    snapped: np.ndarray = np.where(
+        keep, directions, np.round(np.where(keep, 0.0, units)) * quantum / h_max
+    )
+    return snapped
 
 
 def estimate(
@@ -312,7 +325,7 @@ def estimate(
     eps_f: float,
     rtol: float = 1e-12,
     start_factor: float = START_FACTOR,
-    sensitivity: np.ndarray | None = None,
+    noise_level: np.ndarray | None = None,
 ) -> Estimates:
     """Derivatives along `directions`: one ladder each, a second one where the first fell short.
 
@@ -328,10 +341,11 @@ def estimate(
         raise ValueError("a direction is zero")
     start = start_steps(x, directions, start_factor)
     result = ladder(
-        evaluate, x, f0, directions, start, method, eps_f=eps_f, rtol=rtol, sensitivity=sensitivity
+        evaluate, x, f0, directions, start, method, eps_f=eps_f, rtol=rtol, noise_level=noise_level
     )
     retries: list[tuple[np.ndarray, np.ndarray, FiniteDifference]] = []
-    noisy = np.flatnonzero(result.noisy)
+    limited = (result.noise > 0) & (result.error > rtol * np.abs(result.value))
+    noisy = np.flatnonzero(limited.any(axis=1))
     if noisy.size:
         retries.append((noisy, start[noisy] * NOISY_RESTART, method))
     stuck = np.flatnonzero(result.nonfinite & ~np.isfinite(result.error).all(axis=1))
@@ -340,7 +354,7 @@ def estimate(
     if not retries:
         return result
     value, error, step = result.value.copy(), result.error.copy(), result.step.copy()
-    nonfinite, evaluations = result.nonfinite.copy(), result.evaluations
+    noise, nonfinite, evaluations = result.noise.copy(), result.nonfinite.copy(), result.evaluations
     for which, first, stencil in retries:
         retry = ladder(
             evaluate,
@@ -351,12 +365,13 @@ def estimate(
             stencil,
             eps_f=eps_f,
             rtol=rtol,
-            sensitivity=None if sensitivity is None else sensitivity[which],
+            noise_level=None if noise_level is None else noise_level[which],
         )
         evaluations += retry.evaluations
         better = retry.error < error[which]
         value[which] = np.where(better, retry.value, value[which])
         error[which] = np.where(better, retry.error, error[which])
+        noise[which] = np.where(better, retry.noise, noise[which])
         step[which] = np.where(better.any(axis=1), retry.step, step[which])
         nonfinite[which] &= retry.nonfinite | ~better.any(axis=1)
-    return Estimates(value, error, step, result.kink, nonfinite, result.noisy, evaluations)
+    return Estimates(value, error, step, result.kink, nonfinite, noise, evaluations)

@@ -64,11 +64,17 @@ class Remainder:
 
 
 def remainder_test(
-    fn: Differentiable, f0: np.ndarray, direction: np.ndarray, u: np.ndarray, slope: float
+    fn: Differentiable,
+    f0: np.ndarray,
+    direction: np.ndarray,
+    u: np.ndarray,
+    slope: float,
+    sigma: np.ndarray | None = None,
 ) -> Remainder:
     """Run the test along `direction` for φ = ⟨u, f⟩ with analytic slope `slope`.
 
     The direction must give exact steps (`exact_directions`, or a coordinate direction).
+    `sigma` is the measured round-off of f's values per output (`_noise`), if known.
     """
     h0 = float(start_steps(fn.x0, direction[None, :], 1.0)[0])
     steps = h0 * 2.0 ** -np.arange(STEPS)
@@ -77,6 +83,8 @@ def remainder_test(
     scale = np.abs(u) @ np.abs(f0)
     remainder = np.abs(values - phi0 - steps * slope)
     noise = NOISE_ULPS * fn.eps * (2 * scale + np.abs(steps * slope))
+    if sigma is not None:
+        noise = noise + 2 * np.abs(u) @ sigma
     usable = np.isfinite(remainder) & (remainder > ABOVE_NOISE * noise)
     idx = np.flatnonzero(usable)
     # Keep the contiguous run of usable steps that reaches furthest down.
@@ -102,6 +110,7 @@ Probe = Callable[[int], tuple[np.ndarray, np.ndarray]]
 def review(
     source: Differentiable,
     s0: np.ndarray,
+    sigma: np.ndarray,
     result: Comparison,
     analytic: np.ndarray,
     numeric: np.ndarray,
@@ -130,7 +139,7 @@ def review(
     spent = 0
     for i in candidates:
         direction, u = probe(int(i))
-        test = remainder_test(source, s0, direction, u, float(a[i]))
+        test = remainder_test(source, s0, direction, u, float(a[i]), sigma)
         spent += test.evaluations
         outcome: Verdict = "inconclusive"  # too coarse to confirm or contradict anything
         if test.verdict == "inconsistent":

@@ -161,7 +161,8 @@ class UserDerivatives(Differentiable):
             )
             parts = [p * u[0] for p in parts]
         elif self._jacobian is not None:
-            return self._full_jacobian(x).T @ u
+            product: np.ndarray = self._full_jacobian(x).T @ u
+            return product
         else:
             raise Unsupported("no reverse-mode derivative was given (grad=, jacobian= or vjp=)")
         self._note_dtype(parts)

@@ -47,7 +47,7 @@ def unflatten(template: Any, leaves: list[Any], is_leaf: Callable[[Any], bool]) 
         if is_leaf(obj) or isinstance(obj, (int, float, np.number, bool)):
             return next(queue)
         if isinstance(obj, Mapping):
-            return type(obj)((key, rebuild(value)) for key, value in obj.items())
+            return type(obj)((key, rebuild(value)) for key, value in obj.items())  # type: ignore[call-arg]
         return type(obj)(rebuild(value) for value in obj)
 
     return rebuild(template)
