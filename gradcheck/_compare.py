@@ -161,6 +161,8 @@ def summarise(
             else np.where(focus.ravel(), ratio, -1.0)
         )
     order_idx = np.argsort(-ratio, kind="stable")[:WORST_SHOWN]
+    if focus is not None:  # a finding's evidence is the offending entries, nothing else
+        order_idx = order_idx[focus.ravel()[order_idx]]
     worst = tuple(
         Evidence(
             where(int(i)),
@@ -181,7 +183,11 @@ def summarise(
         )
     elif verdict == "fail":
         count = int(result.mismatch.sum())
-        message = f"{count} of {total} entries differ; worst {top.describe() if top else ''}"
+        worst_ratio = float(ratio[order_idx[0]]) if order_idx.size else float("nan")
+        message = (
+            f"{count} of {total} entries differ, the worst by {worst_ratio:.3g}x its "
+            f"tolerance, at {top.where if top else '?'}"
+        )
     elif verdict == "nonfinite":
         count = int(result.nonfinite.sum())
         message = (

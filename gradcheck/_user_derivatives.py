@@ -214,3 +214,9 @@ class _UserGradient(Differentiable):
 
     def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         return self._hessian_times(x, u)  # a Hessian is symmetric: one product serves both modes
+
+    def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        raise Unsupported(
+            "hvp= is checked once, in reverse mode: for a symmetric Hessian "
+            "forward mode would repeat the same products"
+        )
