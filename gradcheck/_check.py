@@ -121,7 +121,7 @@ def check(
                 f"maps {target.n} to {target.m}: they must have the same signature"
             )
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, float(atol or 0.0), float(rtol or 0.0))
-    notes = list(target.notes)
+    notes: list[str] = []  # the checker's own; the adapter's are read when the report is made
     rng = np.random.default_rng(seed)
 
     def report(checks: list[CheckResult]) -> Report:
@@ -131,7 +131,7 @@ def check(
             target.framework,
             worst_verdict([c.verdict for c in checks]),
             tuple(checks),
-            tuple(dict.fromkeys(notes)),
+            tuple(dict.fromkeys([*target.notes, *notes])),
             mode,
             order,
             seed,

@@ -19,16 +19,23 @@ Note: Random projections
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ._compare import Comparison, Numbers, compare, summarise
 from ._diagnosis import likely_cause
-from ._numeric import THOROUGH_STARTS, chunk_size, directional, rows, thorough
+from ._numeric import THOROUGH_STARTS, chunk_size, directional, thorough
 from ._results import CheckResult, Kind, Tolerance
-from ._richardson import NOISE_ULPS, NOISY_RESTART, Estimates, exact_directions
+from ._richardson import (
+    NOISE_ULPS,
+    NOISY_RESTART,
+    Coordinates,
+    Directions,
+    Estimates,
+    exact_directions,
+)
 from ._taylor import review
 from .adapters import Differentiable, Leaf, Unsupported, locate
 
@@ -105,18 +112,23 @@ def _entry_name(
     return where
 
 
+def _units(n: int, start: int, stop: int) -> np.ndarray:
+    """Unit vectors e_start … e_stop-1 of R^n as dense rows (for the analytic side)."""
+    return Coordinates(np.arange(start, min(stop, n)), n).dense()
+
+
 def _reverse_jacobian(fn: Differentiable) -> np.ndarray:
     """The (m, n) Jacobian from m vector-Jacobian products (Note: Cotangent scaling)."""
     size = chunk_size(fn, 1)
     blocks = [
-        fn.vjps(fn.x0, COTANGENT_SCALE * rows(fn.m, i, i + size)) for i in range(0, fn.m, size)
+        fn.vjps(fn.x0, COTANGENT_SCALE * _units(fn.m, i, i + size)) for i in range(0, fn.m, size)
     ]
     return np.concatenate(blocks) / COTANGENT_SCALE
 
 
 def _forward_jacobian(fn: Differentiable) -> np.ndarray:
     size = chunk_size(fn, 1)
-    blocks = [fn.jvps(fn.x0, rows(fn.n, i, i + size)) for i in range(0, fn.n, size)]
+    blocks = [fn.jvps(fn.x0, _units(fn.n, i, i + size)) for i in range(0, fn.n, size)]
     return np.concatenate(blocks).T
 
 
@@ -143,7 +155,7 @@ class _Layout:
     contested: Callable[[Comparison], np.ndarray]
     index: Callable[[np.ndarray], Any]
     probe: Callable[[int], tuple[np.ndarray, np.ndarray]]
-    directions: Callable[[np.ndarray], np.ndarray]
+    directions: Callable[[np.ndarray], Directions]
     noise_level: np.ndarray
 
 
@@ -156,7 +168,7 @@ def _judge(
     where: Callable[[int], str],
     spent: int,
     scale: np.ndarray | None = None,
-) -> list[CheckResult]:
+) -> tuple[list[CheckResult], Comparison]:
     """Compare, re-estimate contested entries, ask for second opinions, and word the result."""
     eps_a = _analytic_eps(ctx.fn)
 
@@ -220,7 +232,7 @@ def _judge(
             cause=cause,
         )
     ]
-    return results + ([opinion] if opinion is not None else [])
+    return results + ([opinion] if opinion is not None else []), result
 
 
 def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
@@ -252,30 +264,35 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
 
     def probe(flat: int) -> tuple[np.ndarray, np.ndarray]:
         row, col = divmod(flat, fn.n)
-        return rows(fn.n, col, col + 1)[0], rows(fn.m, row, row + 1)[0]
+        return _units(fn.n, col, col + 1)[0], _units(fn.m, row, row + 1)[0]
 
     layout = _Layout(
         numbers=numbers,
         contested=lambda result: np.flatnonzero(result.mismatch.any(axis=0)),
         index=lambda which: (slice(None), which),
         probe=probe,
-        directions=lambda which: rows(fn.n, 0, fn.n)[which],
+        directions=lambda which: Coordinates(which, fn.n),
         noise_level=noise_level,
     )
-    est = directional(ctx.source, ctx.s0, fn.n, noise_level)
+    est = directional(ctx.source, ctx.s0, Coordinates(np.arange(fn.n), fn.n), noise_level)
     spent = est.evaluations
     every = np.arange(fn.n)
     where = _entry_name(fn.inputs, fn.outputs, fn.n)
-    results = []
+    results: list[CheckResult] = []
+    unresolved = np.zeros((fn.m, fn.n), dtype=bool)
     for mode, a in analytic.items():
-        results += _judge(ctx, mode, a, numbers(est, every), layout, where, spent)
+        judged, comparison = _judge(ctx, mode, a, numbers(est, every), layout, where, spent)
+        results += judged
+        unresolved |= comparison.unresolved
         spent = 0
     if fn.n > FORWARD_FULL_LIMIT:
         fast_results, fast_notes = _fast(ctx, modes=("forward",))
         results += fast_results
         notes += fast_notes
     if len(analytic) == 2:
-        results.append(_adjoint(analytic["reverse"], analytic["forward"], where, ctx))
+        results.append(
+            _adjoint(analytic["reverse"], analytic["forward"], where, ctx, undecidable=unresolved)
+        )
     return results, notes
 
 
@@ -285,12 +302,24 @@ def _adjoint(
     where: Callable[[int], str],
     ctx: Context,
     scale: np.ndarray | None = None,
+    undecidable: np.ndarray | None = None,
 ) -> CheckResult:
-    """Reverse against forward mode: the same numbers by two routes, no step involved."""
+    """Reverse against forward mode: the same numbers by two routes, no step involved.
+
+    Entries the finite differences could not tell from zero (`undecidable`) are where both
+    routes may return nothing but round-off, such as the gradient of a loss that is
+    identically 0; a disagreement there is unresolved, not a failure.
+    """
     other = Numbers.exact(forward)
     result = compare(
         reverse, other, eps_a=_analytic_eps(ctx.fn), tolerance=ctx.tolerance, scale=scale
     )
+    if undecidable is not None:
+        result = replace(
+            result,
+            mismatch=result.mismatch & ~undecidable,
+            unresolved=result.unresolved | (result.mismatch & undecidable),
+        )
     cause = (
         (
             "forward and reverse mode disagree: the custom forward (jvp) and backward (vjp) "
@@ -387,7 +416,7 @@ def _fast(
             flat: int, width: int = a.shape[1], mode: str = mode
         ) -> tuple[np.ndarray, np.ndarray]:
             row, col = divmod(flat, width)
-            return v[row], (u[row] if mode == "reverse" else rows(fn.m, col, col + 1)[0])
+            return v[row], (u[row] if mode == "reverse" else _units(fn.m, col, col + 1)[0])
 
         outputs = fn.outputs if mode == "forward" else (Leaf("<u, J v>", (), "float64", 0),)
 
@@ -414,7 +443,7 @@ def _fast(
             if mode == "reverse" and reverse_rows is not None
             else None
         )
-        results += _judge(ctx, mode, a, numbers(est, every), layout, where, spent, scale)
+        results += _judge(ctx, mode, a, numbers(est, every), layout, where, spent, scale)[0]
         spent = 0
     if len(analytic) == 2 and reverse_rows is not None:
         by_reverse = (reverse_rows * v).sum(axis=1)[:, None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._richardson import Estimates, estimate
+from ._richardson import Directions, Estimates, estimate
 from ._stencils import central
 from .adapters import Differentiable
 
@@ -26,28 +26,10 @@ def chunk_size(fn: Differentiable, rows_per_direction: int) -> int:
     return max(1, MEMORY_ENTRIES // max(1, rows_per_direction * (fn.m + fn.n)))
 
 
-def rows(directions: np.ndarray | int, start: int, stop: int) -> np.ndarray:
-    """Rows start:stop of `directions`, where an int n stands for the n coordinate directions.
-
-    Coordinate directions are built a chunk at a time: the identity of a 10k-parameter model
-    would take 800 MB.
-    """
-    if isinstance(directions, np.ndarray):
-        return directions[start:stop]
-    stop = min(stop, directions)
-    block = np.zeros((stop - start, directions))
-    block[np.arange(stop - start), np.arange(start, stop)] = 1.0
-    return block
-
-
-def count(directions: np.ndarray | int) -> int:
-    return directions if isinstance(directions, int) else len(directions)
-
-
 def _chunked(
     fn: Differentiable,
     f0: np.ndarray,
-    directions: np.ndarray | int,
+    directions: Directions,
     *,
     rtol: float,
     start_factor: float,
@@ -59,14 +41,14 @@ def _chunked(
             fn.values,
             fn.x0,
             f0,
-            rows(directions, i, i + size),
+            directions[i : i + size],
             central(1),
             eps_f=fn.eps,
             rtol=rtol,
             start_factor=start_factor,
             noise_level=None if noise_level is None else noise_level[i : i + size],
         )
-        for i in range(0, count(directions), size)
+        for i in range(0, len(directions), size)
     ]
     if len(parts) == 1:
         return parts[0]
@@ -84,7 +66,7 @@ def _chunked(
 def directional(
     fn: Differentiable,
     f0: np.ndarray,
-    directions: np.ndarray | int,
+    directions: Directions,
     noise_level: np.ndarray | None = None,
 ) -> Estimates:
     """First derivatives of fn along each row of `directions`: (d, m) estimates.
@@ -97,7 +79,7 @@ def directional(
 def thorough(
     fn: Differentiable,
     f0: np.ndarray,
-    directions: np.ndarray | int,
+    directions: Directions,
     noise_level: np.ndarray | None = None,
 ) -> Estimates:
     """A second, expensive look at contested directions (see the module docstring)."""
@@ -126,7 +108,7 @@ def thorough(
     error = np.where(none, np.maximum(np.nan_to_num(spread, nan=np.inf), error), error)
     noise = np.where(none, 0.0, noise)
     step = np.stack([r.step for r in runs])[
-        np.argmin(ranked.max(axis=2), axis=0), np.arange(count(directions))
+        np.argmin(ranked.max(axis=2), axis=0), np.arange(len(directions))
     ]
     kink = runs[1].kink  # the ladder from the default start
     return Estimates(

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,48 @@ from ._stencils import FiniteDifference, backward, forward
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 """Maps points X of shape (k, n) to values of shape (k, m), all float64."""
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """The unit vectors e_i of R^n for i in `indices`, without building them.
+
+    A full check differentiates along every coordinate; as dense rows, the directions of a
+    10k-parameter model would be an 800 MB identity, and every ladder row would multiply it.
+    """
+
+    indices: np.ndarray
+    n: int
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, which: Any) -> Coordinates:
+        return Coordinates(self.indices[which], self.n)
+
+    def dense(self) -> np.ndarray:
+        block = np.zeros((len(self.indices), self.n))
+        block[np.arange(len(self.indices)), self.indices] = 1.0
+        return block
+
+
+Directions = np.ndarray | Coordinates
+"""Rows are directions: a (d, n) array, or unit vectors given by their indices."""
+
+
+def _points(
+    x: np.ndarray, directions: Directions, offsets: np.ndarray, steps: np.ndarray
+) -> np.ndarray:
+    """x + o·h·d for every direction d (with its step h) and offset o: (d·len(offsets), n)."""
+    if isinstance(directions, Coordinates):
+        count = len(directions) * len(offsets)
+        points = np.repeat(x[None, :], count, axis=0)
+        columns = np.repeat(directions.indices, len(offsets))
+        points[np.arange(count), columns] += (steps[:, None] * offsets[None, :]).ravel()
+        return points
+    moved: np.ndarray = x + (offsets[None, :, None] * steps[:, None, None]) * directions[:, None, :]
+    return moved.reshape(-1, x.size)
+
 
 RATIO = 2.0  # step ratio between rows of one tableau
 COARSE_RATIO = 8.0  # step jump when the ladder is above the function's length scale
@@ -109,7 +152,7 @@ def ladder(
     evaluate: BatchFn,
     x: np.ndarray,
     f0: np.ndarray,
-    directions: np.ndarray,
+    directions: Directions,
     start: np.ndarray,
     method: FiniteDifference,
     *,
@@ -164,8 +207,8 @@ def ladder(
     while active.any():
         idx = np.flatnonzero(active)
         hs = h[idx]
-        pts = x + (offsets[None, :, None] * hs[:, None, None]) * directions[idx, None, :]
-        samples = np.asarray(evaluate(pts.reshape(-1, x.size)), dtype=float)
+        pts = _points(x, directions[idx], offsets, hs)
+        samples = np.asarray(evaluate(pts), dtype=float)
         samples = samples.reshape(len(idx), len(offsets), m)
         evaluations += samples.shape[0] * samples.shape[1]
         used[idx] += 1
@@ -275,7 +318,7 @@ def _kinks(
     return np.where(constant & significant & np.isfinite(last), last, 0.0)
 
 
-def start_steps(x: np.ndarray, directions: np.ndarray, factor: float) -> np.ndarray:
+def start_steps(x: np.ndarray, directions: Directions, factor: float) -> np.ndarray:
     """First ladder step per direction: `factor` times the size of x along the direction.
 
     For a coordinate direction this is factor·|x_i|. Zero or tiny entries use a thousandth of
@@ -287,10 +330,13 @@ def start_steps(x: np.ndarray, directions: np.ndarray, factor: float) -> np.ndar
     nonzero = magnitude[magnitude > 0]
     typical = float(np.exp(np.mean(np.log(nonzero)))) if nonzero.size else 1.0
     size = np.maximum(magnitude, 1e-3 * typical)
-    weight = np.abs(directions)
-    reach = weight @ size / weight.sum(axis=1)
+    if isinstance(directions, Coordinates):
+        reach = size[directions.indices]
+    else:
+        weight = np.abs(directions)
+        reach = weight @ size / weight.sum(axis=1) / weight.max(axis=1)
     # A power of two, like every ratio on the ladder: x ± h is then exact (Note: Exact steps).
-    steps: np.ndarray = 2.0 ** np.floor(np.log2(factor * reach / weight.max(axis=1)))
+    steps: np.ndarray = 2.0 ** np.floor(np.log2(factor * reach))
     return steps
 
 
@@ -319,7 +365,7 @@ def estimate(
     evaluate: BatchFn,
     x: np.ndarray,
     f0: np.ndarray,
-    directions: np.ndarray,
+    directions: Directions,
     method: FiniteDifference,
     *,
     eps_f: float,
@@ -337,7 +383,7 @@ def estimate(
 
     Each entry keeps whichever estimate has the smaller error.
     """
-    if not directions.any(axis=1).all():
+    if not isinstance(directions, Coordinates) and not directions.any(axis=1).all():
         raise ValueError("a direction is zero")
     start = start_steps(x, directions, start_factor)
     result = ladder(
