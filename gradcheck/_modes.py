@@ -43,7 +43,6 @@ COTANGENT_SCALE = 1.7
 PROBES = 3
 NOISE_SIGMAS = 3.0
 FORWARD_FULL_LIMIT = 2048  # above this many inputs, forward mode is probed, not run per column
-_EPS64 = float(np.finfo(np.float64).eps)
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def _noise_level(ctx: Context, sensitivity: np.ndarray) -> np.ndarray:
 
 
 def _analytic_eps(fn: Differentiable) -> float:
-    return float(getattr(fn, "analytic_eps", _EPS64))
+    return float(getattr(fn, "analytic_eps", fn.eps))  # code in float32: float32 gradients
 
 
 def _entry_name(

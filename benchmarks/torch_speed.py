@@ -1,0 +1,205 @@
+"""gc.check against torch.autograd.gradcheck, side by side, on the same functions and inputs.
+
+Cases: f(x) = sum(tanh(W x + b)^2) w.r.t. x for n = 10, 100, 1000, and the loss of a tanh MLP
+w.r.t. all of its parameters (~1k and ~10k). Each is timed with gc.check (mode="full" and
+"fast") and torch.autograd.gradcheck (fast_mode=False and True); the table gives medians and
+the ratio ours/theirs (below 1 means gradcheck is faster). Targets: full mode >= 10x faster
+than torch's slow mode on the ~10k-parameter MLP and >= 5x at n = 1000; fast mode within 2x
+of torch's fast mode.
+
+Run: `.venv/bin/python benchmarks/torch_speed.py` (writes reports/benchmarks/torch.md; about
+two to five minutes on 2 cores). `--quick` runs every case once, for a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import itertools
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import gradcheck as gc
+
+OUT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks" / "torch.md"
+
+
+@contextlib.contextmanager
+def counting_rows() -> Iterator[list[int]]:
+    """Count the points gc.check evaluates through the torch adapter's batched `values`.
+
+    Evaluations per input coordinate are what full mode's cost is made of (torch's slow mode
+    spends two); this makes the table say how many gc.check spent.
+    """
+    from gradcheck.adapters._torch_flat import TorchFlat
+
+    counter = [0]
+    original = TorchFlat.values
+
+    def values(self: TorchFlat, xs: Any) -> Any:
+        counter[0] += len(xs)
+        return original(self, xs)
+
+    TorchFlat.values = values  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        TorchFlat.values = original  # type: ignore[method-assign]
+
+
+def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> tuple[float, Any]:
+    """Median wall time of `repeats` runs (after one warm-up run), and the last result."""
+    result = run() if warm_up else None
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+Case = tuple[Any, tuple[Any, ...], Callable[..., Any], tuple[Any, ...]]  # ours, theirs
+
+
+def tanh_case(n: int) -> Case:
+    """f(x) = sum(tanh(Wx + b)^2) with fixed W (n x n) and b; checked w.r.t. x."""
+    g = torch.Generator().manual_seed(n)
+    w = torch.randn(n, n, generator=g, dtype=torch.float64) / n**0.5
+    b = torch.randn(n, generator=g, dtype=torch.float64)
+    x = torch.randn(n, generator=g, dtype=torch.float64)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return (torch.tanh(w @ x + b) ** 2).sum()
+
+    return f, (x,), f, (x.clone().requires_grad_(),)
+
+
+def mlp_case(widths: tuple[int, ...]) -> Case:
+    """A tanh MLP's squared-output loss, checked w.r.t. all parameters."""
+    torch.manual_seed(len(widths) + widths[1])
+    layers: list[torch.nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
+        layers.append(torch.nn.Linear(a, b))
+        if i + 2 < len(widths):
+            layers.append(torch.nn.Tanh())
+    model = torch.nn.Sequential(*layers).double()
+    x = torch.randn(8, widths[0], dtype=torch.float64)
+
+    class Loss(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (self.model(x) ** 2).mean()
+
+    loss = Loss()
+    names = [name for name, _ in loss.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_() for p in loss.parameters())
+
+    def theirs(*ps: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(loss, dict(zip(names, ps, strict=True)), (x,))
+
+    return loss, (x,), theirs, params
+
+
+def run(quick: bool) -> str:
+    cases = [
+        ("tanh, n = 10", *tanh_case(10), {}, 5),
+        ("tanh, n = 100", *tanh_case(100), {}, 5),
+        ("tanh, n = 1000", *tanh_case(1000), {}, 3),
+        ("MLP, ~1k params", *mlp_case((16, 32, 16, 1)), {"wrt": "params"}, 3),
+        ("MLP, ~10k params", *mlp_case((32, 96, 64, 1)), {"wrt": "params"}, 1),
+    ]
+    lines = []
+    for name, fn, inputs, theirs_fn, theirs_inputs, options, repeats in cases:
+        repeats = 1 if quick else repeats
+        n = sum(t.numel() for t in theirs_inputs)
+        row: dict[str, Any] = {"name": name, "n": n}
+        for mode in ("full", "fast"):
+            ours = functools.partial(gc.check, fn, *inputs, mode=mode, **options)
+            row[f"ours_{mode}"], report = timed(ours, repeats)
+            row[f"verdict_{mode}"] = report.verdict
+            if mode == "full":
+                with counting_rows() as counter:
+                    ours()
+                row["rows"] = counter[0]
+        for fast in (False, True):
+            theirs = functools.partial(torch.autograd.gradcheck, theirs_fn, theirs_inputs,
+                                       fast_mode=fast)
+            # torch's slow mode on the ~10k case takes a minute a run: once, no warm-up.
+            slow = not fast and n > 2000
+            t, ok = timed(theirs, 1 if slow else repeats, warm_up=not slow)
+            row["theirs_fast" if fast else "theirs_full"] = t
+            row["theirs_ok" + ("_fast" if fast else "")] = ok
+        lines.append(row)
+        print(f"{name}: {row}", flush=True)
+    return table(lines, quick)
+
+
+def table(rows: list[dict[str, Any]], quick: bool) -> str:
+    def ms(t: float) -> str:
+        return f"{1000 * t:.1f}"
+
+    out = [
+        "# gradcheck vs torch.autograd.gradcheck (speed)",
+        "",
+        f"Generated by `benchmarks/torch_speed.py`{' --quick' if quick else ''} on "
+        f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+        f"{torch.__version__}, Python {platform.python_version()}. Median wall time in "
+        "milliseconds after one warm-up run (none for torch's slow mode on the ~10k case); "
+        "ratio = ours / theirs (below 1: gradcheck is faster). Inputs are float64 for both "
+        "tools. The 2-core machine was shared with other jobs: compare ratios (both tools "
+        "ran side by side), not absolute times.",
+        "",
+        "| case | n | gc full | evals/coord | torch slow | ratio | gc fast | torch fast | ratio "
+        "| verdicts |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['name']} | {r['n']} | {ms(r['ours_full'])} | {r['rows'] / r['n']:.1f} | "
+            f"{ms(r['theirs_full'])} | "
+            f"{r['ours_full'] / r['theirs_full']:.2f} | {ms(r['ours_fast'])} | "
+            f"{ms(r['theirs_fast'])} | {r['ours_fast'] / r['theirs_fast']:.2f} | "
+            f"{r['verdict_full']}/{r['verdict_fast']} (torch: {r['theirs_ok']}/"
+            f"{r['theirs_ok_fast']}) |"
+        )
+    out += [
+        "",
+        "Targets: full mode >= 10x faster than torch's slow mode on the ~10k-parameter MLP "
+        "(ratio <= 0.1) and >= 5x at n = 1000 (ratio <= 0.2); fast mode within 2x of torch's "
+        "fast mode (ratio <= 2).",
+        "",
+        "evals/coord: points gc.check's full mode evaluated (batched, through vmap) per input "
+        "coordinate; torch's slow mode evaluates 2, one at a time. Full mode's cost is about "
+        "n x evals/coord x (cost of one batched evaluation).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one run per case, no repeats")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the table")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads for both tools (default 1: on a shared "
+                        "2-core machine, 2 threads made small ops up to 20x slower)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    text = run(args.quick)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
