@@ -122,6 +122,7 @@ def check(
             )
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, float(atol or 0.0), float(rtol or 0.0))
     notes: list[str] = []  # the checker's own; the adapter's are read when the report is made
+    current = target  # the derivative map being checked: fn, then its gradient maps
     rng = np.random.default_rng(seed)
 
     def report(checks: list[CheckResult]) -> Report:
@@ -131,7 +132,7 @@ def check(
             target.framework,
             worst_verdict([c.verdict for c in checks]),
             tuple(checks),
-            tuple(dict.fromkeys([*target.notes, *notes])),
+            tuple(dict.fromkeys([*target.notes, *notes, *current.notes])),
             mode,
             order,
             seed,
@@ -160,7 +161,7 @@ def check(
 
     s0 = source.value(source.x0) if surrogate is not None else f0
     checks: list[CheckResult] = []
-    current, numeric_source, c0, cs0 = target, source, f0, s0
+    numeric_source, c0, cs0 = source, f0, s0
     for k in range(1, order + 1):
         if k > 1:
             if worst_verdict([c.verdict for c in checks]) != "pass":

@@ -8,7 +8,9 @@ and outputs they belong to, so a wrong shape is a clear UsageError rather than a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -126,59 +128,68 @@ class UserDerivatives(Differentiable):
     def _args(self, x: np.ndarray) -> tuple[Any, ...]:
         return self._base.native_inputs(x)  # type: ignore[attr-defined, no-any-return]
 
+    def scope(self) -> AbstractContextManager[Any]:
+        """The adapter's float64 context (JAX: x64), for building arguments and calling."""
+        scope = getattr(self._base, "scope", None)
+        return scope() if scope is not None else contextlib.nullcontext()
+
     def _call(self, derivative: UserFn, *args: Any) -> Any:
         # NaN/inf in a derivative is a verdict ("nonfinite"), so NumPy's warning about
         # producing it would only turn the verdict into a crash under -W error.
         with np.errstate(all="ignore"):
             return derivative(*args)
 
-    def _full_jacobian(self, x: np.ndarray) -> np.ndarray:
-        assert self._jacobian is not None
-        result = self._call(self._jacobian, *self._args(x))
-        out_shape = self.outputs[0].shape if len(self.outputs) == 1 else (self.m,)
-        try:
-            parts = _flat_per_leaf(result, self.inputs, self._positions, "jacobian", out_shape)
-        except UsageError:
-            if len(self.inputs) == 1 and as_array(result).size == self.m * self.n:
-                parts = [as_array(result).reshape(self.m, self.n)]
-            else:
-                raise
-        self._note_dtype([as_array(p) for p in parts])
-        return np.concatenate([p.reshape(self.m, -1) for p in parts], axis=1)
-
-    def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
-        if self._vjp is not None:
-            cotangent = self._base.native_outputs(u)  # type: ignore[attr-defined]
-            parts = _flat_per_leaf(
-                self._call(self._vjp, *self._args(x), cotangent),
-                self.inputs,
-                self._positions,
-                "vjp",
-            )
-        elif self._grad is not None:
-            parts = _flat_per_leaf(
-                self._call(self._grad, *self._args(x)), self.inputs, self._positions, "grad"
-            )
-            parts = [p * u[0] for p in parts]
-        elif self._jacobian is not None:
-            product: np.ndarray = self._full_jacobian(x).T @ u
-            return product
-        else:
-            raise Unsupported("no reverse-mode derivative was given (grad=, jacobian= or vjp=)")
+    def _per_input(self, result: Any, what: str) -> np.ndarray:
+        """A per-input derivative (grad, vjp, hvp) as one flat vector of length n."""
+        flat_inputs = getattr(self._base, "flat_inputs", None)
+        if flat_inputs is not None:  # pytree-shaped results, matched by key path
+            flat: np.ndarray = np.asarray(flat_inputs(result), dtype=np.float64)
+            return flat
+        parts = _flat_per_leaf(result, self.inputs, self._positions, what)
         self._note_dtype(parts)
         return np.concatenate(parts)
 
+    def _full_jacobian(self, x: np.ndarray) -> np.ndarray:
+        assert self._jacobian is not None
+        with self.scope():
+            result = self._call(self._jacobian, *self._args(x))
+            out_shape = self.outputs[0].shape if len(self.outputs) == 1 else (self.m,)
+            try:
+                parts = _flat_per_leaf(result, self.inputs, self._positions, "jacobian", out_shape)
+            except UsageError:
+                if len(self.inputs) == 1 and as_array(result).size == self.m * self.n:
+                    parts = [as_array(result).reshape(self.m, self.n)]
+                else:
+                    raise
+        self._note_dtype(parts)
+        return np.concatenate([p.reshape(self.m, -1) for p in parts], axis=1)
+
+    def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        if self._vjp is None and self._grad is None and self._jacobian is None:
+            raise Unsupported("no reverse-mode derivative was given (grad=, jacobian= or vjp=)")
+        if self._vjp is None and self._grad is None:
+            product: np.ndarray = self._full_jacobian(x).T @ u
+            return product
+        with self.scope():
+            if self._vjp is not None:
+                cotangent = self._base.native_outputs(u)  # type: ignore[attr-defined]
+                return self._per_input(self._call(self._vjp, *self._args(x), cotangent), "vjp")
+            assert self._grad is not None
+            gradient = self._per_input(self._call(self._grad, *self._args(x)), "grad")
+            return gradient * float(u[0])
+
     def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        if self._jvp is not None:
+        if self._jvp is None:
+            # grad= and jacobian= already serve reverse mode; forward mode from the same
+            # numbers would only compare them with themselves.
+            raise Unsupported("no separate forward-mode derivative was given (jvp=)")
+        with self.scope():
             tangents = self._base.native_tangents(v)  # type: ignore[attr-defined]
             tangent = tangents[0] if len(tangents) == 1 else tangents
             result = self._call(self._jvp, *self._args(x), tangent)
             parts = _flat_per_leaf(result, self.outputs, tuple(range(len(self.outputs))), "jvp")
-            self._note_dtype(parts)
-            return np.concatenate(parts)
-        # grad= and jacobian= already serve reverse mode; forward mode from the same numbers
-        # would only compare them with themselves.
-        raise Unsupported("no separate forward-mode derivative was given (jvp=)")
+        self._note_dtype(parts)
+        return np.concatenate(parts)
 
     def gradient_map(self, u: np.ndarray) -> Differentiable:
         if self._hvp is None:
@@ -205,12 +216,12 @@ class _UserGradient(Differentiable):
     def _hessian_times(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         outer = self._outer
         assert outer._hvp is not None
-        tangents = outer._base.native_tangents(v)  # type: ignore[attr-defined]
-        tangent = tangents[0] if len(tangents) == 1 else tangents
-        parts = _flat_per_leaf(
-            outer._call(outer._hvp, *outer._args(x), tangent), outer.inputs, outer._positions, "hvp"
-        )
-        return self._scale * np.concatenate(parts)
+        with outer.scope():
+            tangents = outer._base.native_tangents(v)  # type: ignore[attr-defined]
+            tangent = tangents[0] if len(tangents) == 1 else tangents
+            result = outer._call(outer._hvp, *outer._args(x), tangent)
+            product: np.ndarray = self._scale * outer._per_input(result, "hvp")
+            return product
 
     def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         return self._hessian_times(x, u)  # a Hessian is symmetric: one product serves both modes

@@ -1,0 +1,245 @@
+"""gc.check against jax.test_util.check_grads, side by side, on the same functions and inputs.
+
+Cases: f(x) = sum(tanh(W x + b)^2) w.r.t. x for n = 10, 100, 1000, and the loss of a tanh MLP
+w.r.t. all of its parameters (a dict pytree, ~1k and ~10k entries). check_grads is timed as
+order 1 reverse mode, order 1 forward+reverse, and order 2 (forward+reverse); gc.check as
+order 1 (which always checks reverse, forward and their adjoint consistency) and order 2, in
+mode="full" and "fast". The table gives medians and the ratio ours/theirs (below 1 means
+gradcheck is faster). Both get the same float64 inputs; check_grads runs under a scoped
+`jax.enable_x64(True)` (its most accurate setting), gc.check scopes x64 itself. Every
+gc.check call compiles its own functions, so its times include XLA compilation.
+
+Run: `.venv/bin/python benchmarks/jax_speed.py` (writes reports/benchmarks/jax.md; a few
+minutes on 2 cores). `--quick` runs every case once, for a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.test_util import check_grads
+
+import gradcheck as gc
+
+OUT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks" / "jax.md"
+SLOW = 5.0  # seconds: a configuration this slow is timed once, not repeated
+FULL_HESSIAN_MAX = 1000  # order 2 in full mode compares n^2 entries: not run beyond this
+
+
+def timed(run: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
+    """Median wall time of `repeats` runs after a first (cold) run, that first time, and the
+    last result; a configuration slower than SLOW is timed once (median = first)."""
+    start = time.perf_counter()
+    result = run()
+    first = time.perf_counter() - start
+    if first > SLOW:
+        return first, first, result
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), first, result
+
+
+def _f64(values: np.ndarray) -> Any:
+    with jax.enable_x64(True):
+        return jnp.asarray(values, dtype=jnp.float64)
+
+
+def tanh_case(n: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """f(x) = sum(tanh(Wx + b)^2) with fixed W (n x n) and b; checked w.r.t. x."""
+    rng = np.random.default_rng(n)
+    w = _f64(rng.standard_normal((n, n)) / n**0.5)
+    b = _f64(rng.standard_normal(n))
+
+    def f(x: Any) -> Any:
+        return jnp.sum(jnp.tanh(w @ x + b) ** 2)
+
+    return f, (_f64(rng.standard_normal(n)),)
+
+
+def mlp_case(widths: tuple[int, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """A tanh MLP's squared-output loss as a function of its parameter dict."""
+    rng = np.random.default_rng(sum(widths))
+    params = {
+        f"layer{i}": {"w": _f64(rng.standard_normal((a, b)) / a**0.5),
+                      "b": _f64(rng.standard_normal(b) * 0.1)}
+        for i, (a, b) in enumerate(itertools.pairwise(widths))
+    }
+    x = _f64(rng.standard_normal((8, widths[0])))
+    last = len(widths) - 2
+
+    def loss(params: dict[str, Any]) -> Any:
+        h = x
+        for i in range(last + 1):
+            h = h @ params[f"layer{i}"]["w"] + params[f"layer{i}"]["b"]
+            if i < last:
+                h = jnp.tanh(h)
+        return jnp.mean(h**2)
+
+    return loss, (params,)
+
+
+def theirs(fn: Callable[..., Any], inputs: tuple[Any, ...], order: int,
+           modes: tuple[str, ...]) -> bool:
+    with jax.enable_x64(True):
+        try:
+            check_grads(fn, inputs, order, modes=modes)
+        except AssertionError:
+            return False
+    return True
+
+
+def perturbed(fn: Callable[[Any], Any], delta: float) -> Callable[[Any], Any]:
+    """fn with a custom_vjp whose gradient is off by a relative `delta` in entry 1."""
+
+    @jax.custom_vjp
+    def wrapped(x: Any) -> Any:
+        return fn(x)
+
+    def bwd(x: Any, g: Any) -> tuple[Any]:
+        return (jax.vjp(fn, x)[1](g)[0].at[1].multiply(1 + delta),)
+
+    wrapped.defvjp(lambda x: (fn(x), x), bwd)
+    return wrapped
+
+
+def power() -> list[str]:
+    """Which tool notices a gradient that is wrong by a relative delta in one entry."""
+    fn, (x,) = tanh_case(100)
+    lines = ["", "## Power (same case, a wrong gradient)", "",
+             "f(x) = sum(tanh(Wx + b)^2), n = 100, with a custom_vjp whose gradient is "
+             "multiplied by (1 + delta) in one entry; reverse mode, order 1.", "",
+             "| delta | check_grads | gc full | gc fast |", "|---|---|---|---|"]
+    for delta in (1e-3, 1e-4, 1e-6):
+        wrong = perturbed(fn, delta)
+        caught = not theirs(wrong, (x,), 1, ("rev",))
+        full, fast = (gc.check(wrong, x, mode=m).verdict for m in ("full", "fast"))
+        lines.append(f"| {delta:g} | {'caught' if caught else 'missed'} | "
+                     f"{'caught' if full == 'fail' else 'missed: ' + full} | "
+                     f"{'caught' if fast == 'fail' else 'missed: ' + fast} |")
+    return lines
+
+
+def run(quick: bool) -> str:
+    cases = [
+        ("tanh, n = 10", *tanh_case(10), 5),
+        ("tanh, n = 100", *tanh_case(100), 5),
+        ("tanh, n = 1000", *tanh_case(1000), 3),
+        ("MLP, ~1k params", *mlp_case((16, 32, 16, 1)), 3),
+        ("MLP, ~10k params", *mlp_case((32, 96, 64, 1)), 1),
+    ]
+    rows = []
+    for name, fn, inputs, repeats in cases:
+        repeats = 1 if quick else repeats
+        n = sum(leaf.size for leaf in jax.tree_util.tree_leaves(inputs))
+        ours: dict[tuple[int, str], tuple[float, float, str]] = {}
+        for order in (1, 2):
+            for mode in ("full", "fast"):
+                if order == 2 and mode == "full" and n > FULL_HESSIAN_MAX:
+                    ours[order, mode] = (float("nan"), float("nan"), "not run")
+                    continue
+                t, cold, report = timed(
+                    lambda o=order, m=mode, f=fn, a=inputs: gc.check(f, *a, order=o, mode=m),
+                    repeats)
+                ours[order, mode] = (t, cold, report.verdict)
+        for label, order, modes in (("order 1, rev", 1, ("rev",)),
+                                    ("order 1, fwd+rev", 1, ("fwd", "rev")),
+                                    ("order 2, fwd+rev", 2, ("fwd", "rev"))):
+            t, cold, ok = timed(
+                lambda o=order, ms=modes, f=fn, a=inputs: theirs(f, a, o, ms), repeats)
+            row = {"name": name, "n": n, "check": label, "theirs": t, "theirs_cold": cold,
+                   "theirs_ok": ok,
+                   "full": ours[order, "full"], "fast": ours[order, "fast"]}
+            rows.append(row)
+            print(row, flush=True)
+    return "\n".join([table(rows, quick), *power(), ""])
+
+
+def table(rows: list[dict[str, Any]], quick: bool) -> str:
+    def ms(t: float) -> str:
+        return "-" if t != t else f"{1000 * t:.1f}"
+
+    def ratio(a: float, b: float) -> str:
+        return "-" if a != a else f"{a / b:.2f}"
+
+    out = [
+        "# gradcheck vs jax.test_util.check_grads (speed)",
+        "",
+        f"Generated by `benchmarks/jax_speed.py`{' --quick' if quick else ''} on "
+        f"{platform.machine()} ({os.cpu_count()} cores), jax {jax.__version__}, Python "
+        f"{platform.python_version()}. Median wall time in milliseconds after one warm-up run "
+        f"(runs slower than {SLOW:.0f} s are timed once); ratio = ours / theirs (below 1: "
+        "gradcheck is faster). Inputs are float64 for both tools. gc.check at order 1 always "
+        "checks reverse mode, forward mode and their adjoint consistency, so both order-1 rows "
+        "compare against the same gc.check run; its times include compiling its functions "
+        "with XLA, which check_grads (op by op) does not do.",
+        "",
+        "| case | n | check | check_grads | gc full | ratio | gc fast | ratio | verdicts |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    cold = [
+        "",
+        "## First call (cold)",
+        "",
+        "The same checks, timed on their first run in the process: what one check in a test "
+        "suite costs. check_grads then compiles each primitive it meets (op by op), gc.check "
+        "its whole function.",
+        "",
+        "| case | n | check | check_grads | gc full | ratio | gc fast | ratio |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    note = ("check_grads' fwd+rev and order-2 rows run after its order-1 rev row of the same "
+            "case and reuse the primitives it compiled, so only that first row is fully cold "
+            "for it; every gc.check run compiles its own functions.")
+    for r in rows:
+        (full, full_cold, v_full), (fast, fast_cold, v_fast) = r["full"], r["fast"]
+        out.append(
+            f"| {r['name']} | {r['n']} | {r['check']} | {ms(r['theirs'])} | {ms(full)} | "
+            f"{ratio(full, r['theirs'])} | {ms(fast)} | {ratio(fast, r['theirs'])} | "
+            f"{v_full}/{v_fast} (check_grads: {'pass' if r['theirs_ok'] else 'fail'}) |"
+        )
+        cold.append(
+            f"| {r['name']} | {r['n']} | {r['check']} | {ms(r['theirs_cold'])} | "
+            f"{ms(full_cold)} | {ratio(full_cold, r['theirs_cold'])} | {ms(fast_cold)} | "
+            f"{ratio(fast_cold, r['theirs_cold'])} |"
+        )
+    out += [
+        "",
+        f"Order 2 in full mode compares all n² Hessian entries; it is not run beyond n = "
+        f"{FULL_HESSIAN_MAX} (\"not run\"). check_grads checks one random direction per "
+        "mode, so its cost does not grow with n the way an every-entry check must; the fair "
+        "comparison for it is gc fast mode (seeded random projections). Verdicts other than "
+        "pass on these correct functions are false alarms.",
+        *cold,
+        "",
+        note,
+    ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one run per case, no repeats")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the table")
+    args = parser.parse_args()
+    text = run(args.quick)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
