@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._richardson import Directions, Estimates, estimate
+from ._richardson import START_FACTOR, Directions, Estimates, estimate
 from ._stencils import central
 from .adapters import Differentiable
 
@@ -73,7 +73,9 @@ def directional(
 
     `noise_level` (d, m): see Note: Noise level in `_richardson`.
     """
-    return _chunked(fn, f0, directions, rtol=FAST_RTOL, start_factor=0.1, noise_level=noise_level)
+    return _chunked(
+        fn, f0, directions, rtol=FAST_RTOL, start_factor=START_FACTOR, noise_level=noise_level
+    )
 
 
 def thorough(

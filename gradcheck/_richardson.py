@@ -118,9 +118,9 @@ STALL_ROWS = 2  # rows without improvement that end the ladder
 MAX_ROWS = 18  # rows per direction at the most, jumps and retries included
 NOISE_ULPS = 1.0  # round-off of one function value, in units of eps_f·|f|
 SNAP_HALVINGS = 40  # ladder depth (in halvings) below which probe points stay exact
-NOISY_RESTART = 16.0  # start-step factor for a second ladder when round-off limited the first
+NOISY_RESTART = 128.0  # a round-off limited ladder starts again from about |x|
 KINK_SIGNIFICANCE = 32.0  # a jump must exceed this many times its own noise
-START_FACTOR = 0.1  # first step, as a fraction of |x| (see start_steps)
+START_FACTOR = 2.0**-7  # first step, as a fraction of |x| (see start_steps); measured best
 _TOO_BIG_RATIO = 0.45  # row differences must shrink like r^-2 = 0.25; slower means "too big"
 
 
