@@ -76,7 +76,7 @@ def _transposed(analytic: np.ndarray, numeric: np.ndarray, inputs: Sequence[Leaf
         return bool(np.abs(x - y).max(initial=0.0) <= 1e-6 * scale)
 
     m, n = analytic.shape
-    if m == n > 1 and same(analytic, numeric.T):
+    if m == n > 1 and same(analytic, numeric.T) and not same(analytic, numeric):
         return "transposed: the analytic Jacobian is the transpose of the numeric one"
     for leaf in inputs:
         if len(leaf.shape) == 2 and leaf.shape[0] == leaf.shape[1] > 1:

@@ -9,7 +9,9 @@ Note: Measured noise
     variance C(2j, j)·σ², while the smooth part vanishes like h^j. Levels j = 1…6 each give an
     estimate σ_j = sqrt(mean(Δ^j f²)·(j!)²/(2j)!); the first level whose estimate agrees with
     the next two within a factor 4, and whose differences change sign (so they are noise,
-    not a smooth trend), is the answer. Where no level qualifies the measurement is not used.
+    not a smooth trend), is the answer. Where no level qualifies, the median of levels 3…6
+    stands in: at these steps the smooth part is negligible there, and a measurement that
+    gave up must not read as "no noise".
     Moré, J. J. and Wild, S. M., "Estimating computational noise", SIAM J. Sci. Comput. 33
     (2011).
 """
@@ -53,7 +55,9 @@ def measure_noise(fn: Differentiable, f0: np.ndarray, rng: np.random.Generator) 
         signs = np.sign(table)
         noisy.append((signs[1:] != signs[:-1]).any(axis=0))
     sigma = np.array(sigmas)  # (LEVELS, m)
-    result = np.zeros(fn.m)
+    # Where no level qualifies, the steps are still far too small for the smooth part to
+    # matter from the third difference on: the median of those levels stands in (never 0).
+    result = np.median(sigma[2:], axis=0) * unit
     for out in range(fn.m):
         for j in range(LEVELS - 2):
             level = sigma[j : j + 3, out]

@@ -18,9 +18,12 @@ Note: Step choice and error estimate
       shrinks. When no entry has improved for `STALL_ROWS` rows the noise has won and the
       ladder stops. The reported error is never below twice that noise at the winning row,
       so a large constant offset (1e8 + …) shows up as an honest error floor.
-    * Confirmation: nothing is accepted from fewer than `MIN_ROWS` rows, so every accepted
-      estimate has been compared with estimates from smaller steps: a saturating function
-      whose large-step differences agree by accident (a "false plateau") is not believed.
+    * Confirmation: nothing is accepted from fewer than `MIN_ROWS` rows, and every later row
+      is a check on the best estimate so far: where it disagrees by more than its own error,
+      the best estimate's error grows to that disagreement. Tableau entries whose neighbours
+      agree by accident (a "false plateau", at large steps of a saturating function or for
+      one output among thousands) are caught this way: Ridders' estimate compares an entry
+      only with the lower-order entries it was built from.
 
     Non-finite samples (a step that leaves the function's domain, exp overflow) shrink the step
     and retry; when one side stays non-finite the caller re-runs that direction one-sided.
@@ -187,6 +190,9 @@ def ladder(
     q = method.order
     cols = min(len(method.powers), max_rows) + 1
     factors = np.array([RATIO**p - 1.0 for p in method.powers[: cols - 1]])
+    # Extrapolation amplifies noise: column j combines (f+1)·T[i][j-1] - T[i-1][j-1] over f,
+    # and the larger step of row i-1 carries r^-q of the noise (Note: Step choice).
+    amplification = np.cumprod([1.0, *((factors + 1 + RATIO**-q) / factors)])
     detect_kinks = method.kind == "central" and q == 1 and set(method.offsets) == {-1, 1}
 
     h = start.astype(float).copy()
@@ -252,12 +258,19 @@ def ladder(
         too_big = (r >= 2) & (significant & (shrink > _TOO_BIG_RATIO)).any(axis=1)
         last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
 
-        # The best entry of this row, per output, with a floor of twice the noise.
+        # The best entry of this row, per output; its error is never below its own noise.
         pick = np.argmin(err, axis=1)
         cur = np.take_along_axis(new, pick[:, None, :], axis=1)[:, 0]
         cur_err = np.take_along_axis(err, pick[:, None, :], axis=1)[:, 0]
+        noise = noise[:, None, :] * amplification[None, :, None]  # per tableau column
+        noise = np.take_along_axis(noise, pick[:, None, :], axis=1)[:, 0]
         cur_err = np.maximum(cur_err, noise)
         usable = ~too_big & (r >= 2)  # the regime test needs three rows
+        # Confirmation by smaller steps: a later estimate that disagrees with the best one by
+        # more than its own error shows that the best one's error was underestimated.
+        with np.errstate(invalid="ignore"):
+            conflict = np.abs(cur - best[ok]) - cur_err
+        best_err[ok] = np.where(usable[:, None] & (conflict > best_err[ok]), conflict, best_err[ok])
         better = usable[:, None] & (cur_err < best_err[ok])
         best[ok] = np.where(better, cur, best[ok])
         best_err[ok] = np.where(better, cur_err, best_err[ok])
