@@ -57,7 +57,7 @@ def measure_noise(fn: Differentiable, f0: np.ndarray, rng: np.random.Generator) 
     sigma = np.array(sigmas)  # (LEVELS, m)
     # Where no level qualifies, the steps are still far too small for the smooth part to
     # matter from the third difference on: the median of those levels stands in (never 0).
-    result = np.median(sigma[2:], axis=0) * unit
+    result: np.ndarray = np.median(sigma[2:], axis=0) * unit
     for out in range(fn.m):
         for j in range(LEVELS - 2):
             level = sigma[j : j + 3, out]
