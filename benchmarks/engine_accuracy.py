@@ -23,7 +23,6 @@ import datetime
 import os
 import platform
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import write_atomically  # noqa: E402
 
 import gradcheck as gc  # noqa: E402
 
@@ -218,19 +219,6 @@ def summary(rows: list[tuple[Problem, Result, Result]]) -> str:
         + "."
     )
     return text
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def render(rows: list[tuple[Problem, Result, Result]]) -> str:

@@ -15,24 +15,23 @@ minutes on 2 cores). `--quick` runs every case once, for a smoke test.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import REPORTS, publish, speed_arguments
 from jax.test_util import check_grads
 
 import gradcheck as gc
 
-OUT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks" / "jax.md"
+OUT = REPORTS / "jax.md"
 SLOW = 5.0  # seconds: a configuration this slow is timed once, not repeated
 FULL_HESSIAN_MAX = 1000  # order 2 in full mode compares n^2 entries: not run beyond this
 
@@ -74,8 +73,10 @@ def mlp_case(widths: tuple[int, ...]) -> tuple[Callable[..., Any], tuple[Any, ..
     """A tanh MLP's squared-output loss as a function of its parameter dict."""
     rng = np.random.default_rng(sum(widths))
     params = {
-        f"layer{i}": {"w": _f64(rng.standard_normal((a, b)) / a**0.5),
-                      "b": _f64(rng.standard_normal(b) * 0.1)}
+        f"layer{i}": {
+            "w": _f64(rng.standard_normal((a, b)) / a**0.5),
+            "b": _f64(rng.standard_normal(b) * 0.1),
+        }
         for i, (a, b) in enumerate(itertools.pairwise(widths))
     }
     x = _f64(rng.standard_normal((8, widths[0])))
@@ -92,8 +93,9 @@ def mlp_case(widths: tuple[int, ...]) -> tuple[Callable[..., Any], tuple[Any, ..
     return loss, (params,)
 
 
-def theirs(fn: Callable[..., Any], inputs: tuple[Any, ...], order: int,
-           modes: tuple[str, ...]) -> bool:
+def theirs(
+    fn: Callable[..., Any], inputs: tuple[Any, ...], order: int, modes: tuple[str, ...]
+) -> bool:
     with jax.enable_x64(True):
         try:
             check_grads(fn, inputs, order, modes=modes)
@@ -119,17 +121,25 @@ def perturbed(fn: Callable[[Any], Any], delta: float) -> Callable[[Any], Any]:
 def power() -> list[str]:
     """Which tool notices a gradient that is wrong by a relative delta in one entry."""
     fn, (x,) = tanh_case(100)
-    lines = ["", "## Power (same case, a wrong gradient)", "",
-             "f(x) = sum(tanh(Wx + b)^2), n = 100, with a custom_vjp whose gradient is "
-             "multiplied by (1 + delta) in one entry; reverse mode, order 1.", "",
-             "| delta | check_grads | gc full | gc fast |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "## Power (same case, a wrong gradient)",
+        "",
+        "f(x) = sum(tanh(Wx + b)^2), n = 100, with a custom_vjp whose gradient is "
+        "multiplied by (1 + delta) in one entry; reverse mode, order 1.",
+        "",
+        "| delta | check_grads | gc full | gc fast |",
+        "|---|---|---|---|",
+    ]
     for delta in (1e-3, 1e-4, 1e-6):
         wrong = perturbed(fn, delta)
         caught = not theirs(wrong, (x,), 1, ("rev",))
         full, fast = (gc.check(wrong, x, mode=m).verdict for m in ("full", "fast"))
-        lines.append(f"| {delta:g} | {'caught' if caught else 'missed'} | "
-                     f"{'caught' if full == 'fail' else 'missed: ' + full} | "
-                     f"{'caught' if fast == 'fail' else 'missed: ' + fast} |")
+        lines.append(
+            f"| {delta:g} | {'caught' if caught else 'missed'} | "
+            f"{'caught' if full == 'fail' else 'missed: ' + full} | "
+            f"{'caught' if fast == 'fail' else 'missed: ' + fast} |"
+        )
     return lines
 
 
@@ -153,16 +163,27 @@ def run(quick: bool) -> str:
                     continue
                 t, cold, report = timed(
                     lambda o=order, m=mode, f=fn, a=inputs: gc.check(f, *a, order=o, mode=m),
-                    repeats)
+                    repeats,
+                )
                 ours[order, mode] = (t, cold, report.verdict)
-        for label, order, modes in (("order 1, rev", 1, ("rev",)),
-                                    ("order 1, fwd+rev", 1, ("fwd", "rev")),
-                                    ("order 2, fwd+rev", 2, ("fwd", "rev"))):
+        for label, order, modes in (
+            ("order 1, rev", 1, ("rev",)),
+            ("order 1, fwd+rev", 1, ("fwd", "rev")),
+            ("order 2, fwd+rev", 2, ("fwd", "rev")),
+        ):
             t, cold, ok = timed(
-                lambda o=order, ms=modes, f=fn, a=inputs: theirs(f, a, o, ms), repeats)
-            row = {"name": name, "n": n, "check": label, "theirs": t, "theirs_cold": cold,
-                   "theirs_ok": ok,
-                   "full": ours[order, "full"], "fast": ours[order, "fast"]}
+                lambda o=order, ms=modes, f=fn, a=inputs: theirs(f, a, o, ms), repeats
+            )
+            row = {
+                "name": name,
+                "n": n,
+                "check": label,
+                "theirs": t,
+                "theirs_cold": cold,
+                "theirs_ok": ok,
+                "full": ours[order, "full"],
+                "fast": ours[order, "fast"],
+            }
             rows.append(row)
             print(row, flush=True)
     return "\n".join([table(rows, quick), *power(), ""])
@@ -201,9 +222,11 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
         "| case | n | check | check_grads | gc full | ratio | gc fast | ratio |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    note = ("check_grads' fwd+rev and order-2 rows run after its order-1 rev row of the same "
-            "case and reuse the primitives it compiled, so only that first row is fully cold "
-            "for it; every gc.check run compiles its own functions.")
+    note = (
+        "check_grads' fwd+rev and order-2 rows run after its order-1 rev row of the same "
+        "case and reuse the primitives it compiled, so only that first row is fully cold "
+        "for it; every gc.check run compiles its own functions."
+    )
     for r in rows:
         (full, full_cold, v_full), (fast, fast_cold, v_fast) = r["full"], r["fast"]
         out.append(
@@ -219,7 +242,7 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
     out += [
         "",
         f"Order 2 in full mode compares all n² Hessian entries; it is not run beyond n = "
-        f"{FULL_HESSIAN_MAX} (\"not run\"). check_grads checks one random direction per "
+        f'{FULL_HESSIAN_MAX} ("not run"). check_grads checks one random direction per '
         "mode, so its cost does not grow with n the way an every-entry check must; the fair "
         "comparison for it is gc fast mode (seeded random projections). Verdicts other than "
         "pass on these correct functions are false alarms.",
@@ -231,14 +254,8 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one run per case, no repeats")
-    parser.add_argument("--out", type=Path, default=OUT, help="where to write the table")
-    args = parser.parse_args()
-    text = run(args.quick)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    args = speed_arguments(__doc__ or "", OUT).parse_args()
+    publish(run(args.quick), args.out)
 
 
 if __name__ == "__main__":

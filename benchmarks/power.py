@@ -34,7 +34,6 @@ import datetime
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -54,6 +53,7 @@ import numdifftools as nd  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
+from _common import write_atomically  # noqa: E402
 from jax.test_util import check_grads  # noqa: E402
 
 import gradcheck as gc  # noqa: E402
@@ -360,19 +360,6 @@ def family_rows(results: list[FamilyResult]) -> list[str]:
             f" {fmt_delta(r.smallest())}{' †' if r.false64 else ''} | {'; '.join(notes)} |"
         )
     return rows
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def details(tool: Tool, results: list[FamilyResult], every: bool) -> list[str]:

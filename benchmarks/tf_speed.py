@@ -15,36 +15,22 @@ two to four minutes on 2 cores). `--quick` runs every case once, for a smoke tes
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
+from _common import REPORTS, publish, speed_arguments, timed
 
 import gradcheck as gc
 
-OUT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks" / "tensorflow.md"
-
-
-def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> tuple[float, Any]:
-    """Median wall time of `repeats` runs (after one warm-up run), and the last result."""
-    result = run() if warm_up else None
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+OUT = REPORTS / "tensorflow.md"
 
 
 Case = tuple[Callable[..., Any], tuple[Any, ...]]
@@ -58,8 +44,9 @@ def tanh_case(n: int) -> Case:
     x = tf.constant(rng.standard_normal(n))
 
     def f(x: Any) -> Any:
-        return tf.reduce_sum(tf.tanh(tf.linalg.matvec(tf.cast(w, x.dtype), x)
-                                     + tf.cast(b, x.dtype)) ** 2)
+        return tf.reduce_sum(
+            tf.tanh(tf.linalg.matvec(tf.cast(w, x.dtype), x) + tf.cast(b, x.dtype)) ** 2
+        )
 
     return f, (x,)
 
@@ -69,8 +56,10 @@ def mlp_case(widths: tuple[int, ...]) -> Case:
     rng = np.random.default_rng(sum(widths))
     params = []
     for a, b in itertools.pairwise(widths):
-        params += [tf.constant(rng.standard_normal((a, b)) / a**0.5),
-                   tf.constant(0.1 * rng.standard_normal(b))]
+        params += [
+            tf.constant(rng.standard_normal((a, b)) / a**0.5),
+            tf.constant(0.1 * rng.standard_normal(b)),
+        ]
     x = tf.constant(rng.standard_normal((8, widths[0])))
 
     def loss(*ps: Any) -> Any:
@@ -106,8 +95,9 @@ def run(quick: bool) -> str:
             ours = functools.partial(gc.check, fn, *inputs, mode=mode)
             row[f"ours_{mode}"], report = timed(ours, repeats)
             row[f"verdict_{mode}"] = report.verdict
-        row["theirs"], row["theirs_ok"] = timed(functools.partial(tf_check, fn, inputs),
-                                                repeats, warm_up=row["n"] < 2000)
+        row["theirs"], row["theirs_ok"] = timed(
+            functools.partial(tf_check, fn, inputs), repeats, warm_up=row["n"] < 2000
+        )
         single = tuple(tf.cast(t, tf.float32) for t in inputs)
         row["theirs_ok32"] = tf_check(fn, single)
         rows.append(row)
@@ -126,7 +116,7 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
         f"{platform.machine()} ({os.cpu_count()} cores), TensorFlow {tf.__version__}, Python "
         f"{platform.python_version()}. Median wall time in milliseconds after one warm-up run "
         "(none for TF on the ~10k case); ratio = ours / theirs (below 1: gradcheck is faster). "
-        "\"theirs\" is `tf.test.compute_gradient` plus `np.allclose` on the two Jacobians. "
+        '"theirs" is `tf.test.compute_gradient` plus `np.allclose` on the two Jacobians. '
         "Inputs are float64 for both tools; the last column is TF's verdict with float32 "
         "inputs. The machine is shared: other jobs may have been running.",
         "",
@@ -162,14 +152,8 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one run per case, no repeats")
-    parser.add_argument("--out", type=Path, default=OUT, help="where to write the table")
-    args = parser.parse_args()
-    text = run(args.quick)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    args = speed_arguments(__doc__ or "", OUT).parse_args()
+    publish(run(args.quick), args.out)
 
 
 if __name__ == "__main__":

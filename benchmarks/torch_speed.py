@@ -13,22 +13,19 @@ two to five minutes on 2 cores). `--quick` runs every case once, for a smoke tes
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import itertools
 import platform
-import statistics
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
+from _common import REPORTS, publish, speed_arguments, timed
 
 import gradcheck as gc
 
-OUT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks" / "torch.md"
+OUT = REPORTS / "torch.md"
 
 
 @contextlib.contextmanager
@@ -52,17 +49,6 @@ def counting_rows() -> Iterator[list[int]]:
         yield counter
     finally:
         TorchFlat.values = original  # type: ignore[method-assign]
-
-
-def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> tuple[float, Any]:
-    """Median wall time of `repeats` runs (after one warm-up run), and the last result."""
-    result = run() if warm_up else None
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 Case = tuple[Any, tuple[Any, ...], Callable[..., Any], tuple[Any, ...]]  # ours, theirs
@@ -132,8 +118,9 @@ def run(quick: bool) -> str:
                     ours()
                 row["rows"] = counter[0]
         for fast in (False, True):
-            theirs = functools.partial(torch.autograd.gradcheck, theirs_fn, theirs_inputs,
-                                       fast_mode=fast)
+            theirs = functools.partial(
+                torch.autograd.gradcheck, theirs_fn, theirs_inputs, fast_mode=fast
+            )
             # torch's slow mode on the ~10k case takes a minute a run: once, no warm-up.
             slow = not fast and n > 2000
             t, ok = timed(theirs, 1 if slow else repeats, warm_up=not slow)
@@ -187,18 +174,17 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one run per case, no repeats")
-    parser.add_argument("--out", type=Path, default=OUT, help="where to write the table")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads for both tools (default 1: on a shared "
-                        "2-core machine, 2 threads made small ops up to 20x slower)")
+    parser = speed_arguments(__doc__ or "", OUT)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads for both tools (default 1: on a shared "
+        "2-core machine, 2 threads made small ops up to 20x slower)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    text = run(args.quick)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    publish(run(args.quick), args.out)
 
 
 if __name__ == "__main__":
