@@ -41,6 +41,7 @@ from .adapters import Differentiable, Leaf, Unsupported, locate
 
 COTANGENT_SCALE = 1.7
 PROBES = 3
+STEP_TARGET = 1e-9  # relative round-off a first ladder should stay under (_noise_aware_start)
 NOISE_SIGMAS = 3.0
 FORWARD_FULL_LIMIT = 2048  # above this many inputs, forward mode is probed, not run per column
 
@@ -80,6 +81,22 @@ def _kind(ctx: Context, mode: str) -> Kind:
     if ctx.surrogate:
         return "surrogate"
     return "vjp" if mode == "reverse" else "jvp"
+
+
+def _noise_aware_start(ctx: Context, noise_level: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """The smallest first step per direction that keeps the ladder above round-off.
+
+    With three rows h, h/2, h/4 of a central difference, round-off in the last row is about
+    4·(noise of one value)/h, and extrapolation amplifies it up to about 2x; asking for
+    STEP_TARGET of the derivative's size there gives h >= 8·noise/(STEP_TARGET·|slope|).
+    `slope` (d,) is the analytic derivative's size along each direction; where it is 0 (a
+    missing gradient) there is no floor.
+    """
+    per_value = NOISE_ULPS * ctx.source.eps * np.abs(ctx.s0)[None, :] + noise_level  # (d, m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = 8 * per_value.max(axis=1) / (STEP_TARGET * slope)
+    least: np.ndarray = np.where(np.isfinite(floor) & (slope > 0), floor, 0.0)
+    return least
 
 
 def _noise_level(ctx: Context, sensitivity: np.ndarray) -> np.ndarray:
@@ -273,7 +290,8 @@ def _full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
         directions=lambda which: Coordinates(which, fn.n),
         noise_level=noise_level,
     )
-    est = directional(ctx.source, ctx.s0, Coordinates(np.arange(fn.n), fn.n), noise_level)
+    least = _noise_aware_start(ctx, noise_level, magnitude.max(axis=0))
+    est = directional(ctx.source, ctx.s0, Coordinates(np.arange(fn.n), fn.n), noise_level, least)
     spent = est.evaluations
     every = np.arange(fn.n)
     where = _entry_name(fn.inputs, fn.outputs, fn.n)
@@ -384,7 +402,11 @@ def _fast(
         size = np.maximum(np.abs(u).max(axis=1), np.finfo(np.float64).tiny)
         spread[:] = np.nan_to_num(total / size, posinf=0.0)[:, None]
     noise_level = _noise_level(ctx, spread)
-    est = directional(ctx.source, ctx.s0, v, noise_level)
+    slope = np.abs(next(iter(analytic.values()))).max(axis=1)
+    if reverse_rows is not None:
+        slope = np.abs(reverse_rows * v).sum(axis=1)  # ⟨g, v⟩ can cancel; its terms cannot
+    least = _noise_aware_start(ctx, noise_level, np.nan_to_num(slope, posinf=0.0))
+    est = directional(ctx.source, ctx.s0, v, noise_level, least)
     spent = est.evaluations
     every = np.arange(len(v))
     results = []

@@ -34,6 +34,7 @@ def _chunked(
     rtol: float,
     start_factor: float,
     noise_level: np.ndarray | None,
+    min_start: np.ndarray | None = None,
 ) -> Estimates:
     size = chunk_size(fn, 4)
     parts = [
@@ -47,6 +48,7 @@ def _chunked(
             rtol=rtol,
             start_factor=start_factor,
             noise_level=None if noise_level is None else noise_level[i : i + size],
+            min_start=None if min_start is None else min_start[i : i + size],
         )
         for i in range(0, len(directions), size)
     ]
@@ -68,13 +70,21 @@ def directional(
     f0: np.ndarray,
     directions: Directions,
     noise_level: np.ndarray | None = None,
+    min_start: np.ndarray | None = None,
 ) -> Estimates:
     """First derivatives of fn along each row of `directions`: (d, m) estimates.
 
-    `noise_level` (d, m): see Note: Noise level in `_richardson`.
+    `noise_level` (d, m): see Note: Noise level in `_richardson`; `min_start` (d,): the
+    smallest first step worth taking (`_modes._noise_aware_start`).
     """
     return _chunked(
-        fn, f0, directions, rtol=FAST_RTOL, start_factor=START_FACTOR, noise_level=noise_level
+        fn,
+        f0,
+        directions,
+        rtol=FAST_RTOL,
+        start_factor=START_FACTOR,
+        noise_level=noise_level,
+        min_start=min_start,
     )
 
 

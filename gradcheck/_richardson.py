@@ -12,8 +12,14 @@ Note: Step choice and error estimate
     * Truncation: large steps see the function's curvature. While the differences between
       successive rows do not shrink as h^p predicts (ratio ≈ r^-p), the step is above the
       function's own length scale (sin(1e5·x), exp at large x, log near 0⁺); the tableau is
-      discarded and the step jumps down by `COARSE_RATIO` at a time. A step chosen from |x|
+      discarded and the step jumps down by `COARSE_RATIO` at a time. The same holds when the
+      one-sided slopes grow apart as the step halves: the step straddles a bump of a
+      saturating function, where central differences can sit still at a wrong value. A step chosen from |x|
       alone is therefore only a starting point, not a decision.
+    * Start: START_FACTOR·|x| (a power of two), or larger where the caller knows the size of
+      the derivative and of f's round-off: the third row must keep round-off below 1e-9 of
+      the derivative, or the ladder would end noise-limited and need a second one (a loss
+      summed over many samples has a large |f| next to each partial derivative).
     * Round-off: each stencil value carries noise ≈ eps_f·Σ|w|·|f| / h^q, which grows as h
       shrinks. When no entry has improved for `STALL_ROWS` rows the noise has won and the
       ladder stops. The reported error is never below twice that noise at the winning row,
@@ -124,6 +130,7 @@ SNAP_HALVINGS = 40  # ladder depth (in halvings) below which probe points stay e
 NOISY_RESTART = 128.0  # a round-off limited ladder starts again from about |x|
 KINK_SIGNIFICANCE = 32.0  # a jump must exceed this many times its own noise
 START_FACTOR = 2.0**-7  # first step, as a fraction of |x| (see start_steps); measured best
+_BUMP_GROWTH = 1.5  # one-sided slopes moving apart this fast as h halves: a bump, not a kink
 _TOO_BIG_RATIO = 0.45  # row differences must shrink like r^-2 = 0.25; slower means "too big"
 
 
@@ -257,6 +264,15 @@ def ladder(
         significant = (diff > 4 * noise) & (diff > 0.1 * np.abs(est))
         too_big = (r >= 2) & (significant & (shrink > _TOO_BIG_RATIO)).any(axis=1)
         last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
+        if detect_kinks:
+            # Across a bump (a saturating function: equal values on both sides) the one-sided
+            # slopes grow apart as the step halves, while central differences may sit still at
+            # a wrong value; in the asymptotic regime their jump halves instead.
+            jump = (s[:, 1] - 2 * f0 + s[:, 0]) / h[ok][:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                growth = np.abs(jump) / np.abs(jumps[ok, -1])
+            bump = (np.abs(jump) > KINK_SIGNIFICANCE * 4 * noise) & (growth > _BUMP_GROWTH)
+            too_big |= (r >= 1) & bump.any(axis=1)
 
         # The best entry of this row, per output; its error is never below its own noise.
         pick = np.argmin(err, axis=1)
@@ -282,7 +298,6 @@ def ladder(
         stalled[ok] = np.where(better.any(axis=1) | ~usable | ~noise_bound, 0, stalled[ok] + 1)
 
         if detect_kinks:
-            jump = (s[:, 1] - 2 * f0 + s[:, 0]) / h[ok][:, None]
             jumps[ok] = np.concatenate([jumps[ok, 1:], jump[:, None]], axis=1)
 
         prev[ok] = new
@@ -385,6 +400,7 @@ def estimate(
     rtol: float = 1e-12,
     start_factor: float = START_FACTOR,
     noise_level: np.ndarray | None = None,
+    min_start: np.ndarray | None = None,
 ) -> Estimates:
     """Derivatives along `directions`: one ladder each, a second one where the first fell short.
 
@@ -398,15 +414,20 @@ def estimate(
     """
     if not isinstance(directions, Coordinates) and not directions.any(axis=1).all():
         raise ValueError("a direction is zero")
-    start = start_steps(x, directions, start_factor)
+    plain = start = start_steps(x, directions, start_factor)
+    if min_start is not None:  # a floor from the round-off the caller expects (Note: Step choice)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            floor = 2.0 ** np.ceil(np.log2(np.where(min_start > 0, min_start, 0.0)))
+        start = np.minimum(np.maximum(start, floor), start_steps(x, directions, 0.5))
     result = ladder(
         evaluate, x, f0, directions, start, method, eps_f=eps_f, rtol=rtol, noise_level=noise_level
     )
     retries: list[tuple[np.ndarray, np.ndarray, FiniteDifference]] = []
-    limited = (result.noise > 0) & (result.error > rtol * np.abs(result.value))
+    # Round-off limited and an order of magnitude short of the target: worth a second ladder.
+    limited = (result.noise > 0) & (result.error > 10 * rtol * np.abs(result.value))
     noisy = np.flatnonzero(limited.any(axis=1))
     if noisy.size:
-        retries.append((noisy, start[noisy] * NOISY_RESTART, method))
+        retries.append((noisy, plain[noisy] * NOISY_RESTART, method))
     stuck = np.flatnonzero(result.nonfinite & ~np.isfinite(result.error).all(axis=1))
     if stuck.size and method.kind == "central":
         retries += [(stuck, start[stuck], side(method.order)) for side in (forward, backward)]
