@@ -14,8 +14,8 @@ Note: Step choice and error estimate
       function's own length scale (sin(1e5·x), exp at large x, log near 0⁺); the tableau is
       discarded and the step jumps down by `COARSE_RATIO` at a time. The same holds when the
       one-sided slopes grow apart as the step halves: the step straddles a bump of a
-      saturating function, where central differences can sit still at a wrong value. A step chosen from |x|
-      alone is therefore only a starting point, not a decision.
+      saturating function, where central differences can sit still at a wrong value. A
+      step chosen from |x| alone is therefore only a starting point, not a decision.
     * Start: START_FACTOR·|x| (a power of two), or larger where the caller knows the size of
       the derivative and of f's round-off: the third row must keep round-off below 1e-9 of
       the derivative, or the ladder would end noise-limited and need a second one (a loss
