@@ -45,3 +45,14 @@ def test_a_crashing_case_does_not_hide_the_others(tmp_path):
     assert cases["crashes"]["verdict"] == "error"
     assert "boom" in cases["crashes"]["error"]
     assert cases["fine"]["verdict"] == "pass"
+
+
+def test_report_is_readable_by_others(tmp_path):
+    out = tmp_path / "audit.json"
+    subprocess.run(
+        [sys.executable, "-m", "gradcheck", str(EXAMPLES), "--out", str(out)],
+        capture_output=True,
+        check=False,
+    )
+    assert out.stat().st_mode & 0o044 == 0o044
+    assert not list(tmp_path.glob(".audit.json.*"))  # no temporary file left behind
