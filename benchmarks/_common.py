@@ -13,6 +13,17 @@ from typing import Any
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports" / "benchmarks"
 
+# The speed benchmarks' cases, the same for every framework: (name, kind, size, repeats);
+# kind "tanh" is f(x) = sum(tanh(Wx + b)^2) with n = size, kind "mlp" a tanh MLP's loss with
+# these layer widths.
+SPEED_CASES: tuple[tuple[str, str, Any, int], ...] = (
+    ("tanh, n = 10", "tanh", 10, 5),
+    ("tanh, n = 100", "tanh", 100, 5),
+    ("tanh, n = 1000", "tanh", 1000, 3),
+    ("MLP, ~1k params", "mlp", (16, 32, 16, 1), 3),
+    ("MLP, ~10k params", "mlp", (32, 96, 64, 1), 1),
+)
+
 
 def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> tuple[float, Any]:
     """Median wall time of `repeats` runs (after one warm-up run), and the last result."""

@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import REPORTS, publish, speed_arguments
+from _common import REPORTS, SPEED_CASES, publish, speed_arguments
 from jax.test_util import check_grads
 
 import gradcheck as gc
@@ -145,11 +145,8 @@ def power() -> list[str]:
 
 def run(quick: bool) -> str:
     cases = [
-        ("tanh, n = 10", *tanh_case(10), 5),
-        ("tanh, n = 100", *tanh_case(100), 5),
-        ("tanh, n = 1000", *tanh_case(1000), 3),
-        ("MLP, ~1k params", *mlp_case((16, 32, 16, 1)), 3),
-        ("MLP, ~10k params", *mlp_case((32, 96, 64, 1)), 1),
+        (name, *(tanh_case(size) if kind == "tanh" else mlp_case(size)), repeats)
+        for name, kind, size, repeats in SPEED_CASES
     ]
     rows = []
     for name, fn, inputs, repeats in cases:

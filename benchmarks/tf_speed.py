@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
-from _common import REPORTS, publish, speed_arguments, timed
+from _common import REPORTS, SPEED_CASES, publish, speed_arguments, timed
 
 import gradcheck as gc
 
@@ -81,11 +81,8 @@ def tf_check(fn: Callable[..., Any], inputs: tuple[Any, ...]) -> bool:
 
 def run(quick: bool) -> str:
     cases = [
-        ("tanh, n = 10", *tanh_case(10), 5),
-        ("tanh, n = 100", *tanh_case(100), 5),
-        ("tanh, n = 1000", *tanh_case(1000), 3),
-        ("MLP, ~1k params", *mlp_case((16, 32, 16, 1)), 3),
-        ("MLP, ~10k params", *mlp_case((32, 96, 64, 1)), 1),
+        (name, *(tanh_case(size) if kind == "tanh" else mlp_case(size)), repeats)
+        for name, kind, size, repeats in SPEED_CASES
     ]
     rows = []
     for name, fn, inputs, repeats in cases:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from _common import REPORTS, publish, speed_arguments, timed
+from _common import REPORTS, SPEED_CASES, publish, speed_arguments, timed
 
 import gradcheck as gc
 
@@ -98,11 +98,10 @@ def mlp_case(widths: tuple[int, ...]) -> Case:
 
 def run(quick: bool) -> str:
     cases = [
-        ("tanh, n = 10", *tanh_case(10), {}, 5),
-        ("tanh, n = 100", *tanh_case(100), {}, 5),
-        ("tanh, n = 1000", *tanh_case(1000), {}, 3),
-        ("MLP, ~1k params", *mlp_case((16, 32, 16, 1)), {"wrt": "params"}, 3),
-        ("MLP, ~10k params", *mlp_case((32, 96, 64, 1)), {"wrt": "params"}, 1),
+        (name, *tanh_case(size), {}, repeats)
+        if kind == "tanh"
+        else (name, *mlp_case(size), {"wrt": "params"}, repeats)
+        for name, kind, size, repeats in SPEED_CASES
     ]
     lines = []
     for name, fn, inputs, theirs_fn, theirs_inputs, options, repeats in cases:

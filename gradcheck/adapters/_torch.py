@@ -50,7 +50,7 @@ def dtype_name(tensor: torch.Tensor) -> str:
 
 
 def describe(obj: object) -> str:
-    """"float32 tensor of shape (3, 2)", "int", …: for messages."""
+    """ "float32 tensor of shape (3, 2)", "int", …: for messages."""
     if is_tensor(obj):
         return f"{dtype_name(obj)} tensor of shape {tuple(obj.shape)}"  # type: ignore
     return type(obj).__name__
@@ -70,18 +70,24 @@ def validate_tensor(name: str, tensor: torch.Tensor) -> None:
 
     device = tensor.device.type
     if device == "meta":
-        raise UsageError(f"{name} is on the meta device: it holds no values to differentiate at; "
-                         "create it on a real device (e.g. device='cpu')")
+        raise UsageError(
+            f"{name} is on the meta device: it holds no values to differentiate at; "
+            "create it on a real device (e.g. device='cpu')"
+        )
     if device == "mps":
         raise UsageError(f"{name} is on the MPS device, which has no float64; move it with .cpu()")
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"{name} is on CUDA, which this machine lacks; move it with .cpu()")
     if tensor.layout != torch.strided:
-        raise UsageError(f"{name} is a {tensor.layout} tensor: only dense (strided) tensors are "
-                         "supported; pass tensor.to_dense()")
+        raise UsageError(
+            f"{name} is a {tensor.layout} tensor: only dense (strided) tensors are "
+            "supported; pass tensor.to_dense()"
+        )
     if tensor.is_complex():
-        raise UsageError(f"{name} is complex ({dtype_name(tensor)}): complex inputs are not "
-                         "supported; check the real and imaginary parts as separate real inputs")
+        raise UsageError(
+            f"{name} is complex ({dtype_name(tensor)}): complex inputs are not "
+            "supported; check the real and imaginary parts as separate real inputs"
+        )
     if tensor.is_quantized:
         raise UsageError(f"{name} is quantized: pass a dequantized float tensor")
 
@@ -120,8 +126,9 @@ class Outputs:
         self.eps = float(np.finfo(np.float64).eps)
         for name, value in named:
             if is_tensor(value) and value.is_complex():
-                raise UsageError(f"{name} is complex ({dtype_name(value)}): only real outputs "
-                                 "are checked")
+                raise UsageError(
+                    f"{name} is complex ({dtype_name(value)}): only real outputs are checked"
+                )
             floating = is_float_tensor(value) or (isinstance(value, float))
             self.keep.append(floating)
             if not floating:
@@ -132,8 +139,10 @@ class Outputs:
             triples.append((name, tuple(np.shape(value)), describe_dtype(value)))
         self.leaves: tuple[Leaf, ...] = leaves_of(triples)
         if not sum(leaf.size for leaf in self.leaves):
-            raise UsageError("the function has no non-empty floating-point output to "
-                             f"differentiate (it returned {describe(template)})")
+            raise UsageError(
+                "the function has no non-empty floating-point output to "
+                f"differentiate (it returned {describe(template)})"
+            )
         self.m = sum(leaf.size for leaf in self.leaves)
 
     def flat(self, result: Any) -> torch.Tensor:
@@ -142,17 +151,23 @@ class Outputs:
 
         named = flatten(result, "output", is_tensor)
         if len(named) != len(self.keep):
-            raise UsageError("the function returned a different output structure at another "
-                             f"point ({len(named)} leaves instead of {len(self.keep)})")
+            raise UsageError(
+                "the function returned a different output structure at another "
+                f"point ({len(named)} leaves instead of {len(self.keep)})"
+            )
         parts = [
-            (value if is_tensor(value) else torch.tensor(float(value))).to(torch.float64)
+            (value if is_tensor(value) else torch.tensor(float(value)))
+            .to(torch.float64)
             .reshape(-1)
-            for (_, value), keep in zip(named, self.keep, strict=True) if keep
+            for (_, value), keep in zip(named, self.keep, strict=True)
+            if keep
         ]
         y = parts[0] if len(parts) == 1 else torch.cat(parts)
         if y.shape != (self.m,):
-            raise UsageError(f"the function returned {y.shape[0]} output values at another "
-                             f"point instead of {self.m}")
+            raise UsageError(
+                f"the function returned {y.shape[0]} output values at another "
+                f"point instead of {self.m}"
+            )
         return y
 
     def native(self, flat: np.ndarray, device: Any) -> Any:
@@ -212,23 +227,32 @@ class TorchBinding:
         for name, tensor in zip(self.names, self.originals, strict=True):
             validate_tensor(name, tensor)
             validate_point(name, _as_numpy(tensor))
-        inputs = leaves_of([(name, tuple(t.shape), dtype_name(t))
-                            for name, t in zip(self.names, self.originals, strict=True)])
+        inputs = leaves_of(
+            [
+                (name, tuple(t.shape), dtype_name(t))
+                for name, t in zip(self.names, self.originals, strict=True)
+            ]
+        )
         x0 = np.concatenate([_as_numpy(t).reshape(-1) for t in self.originals])
         device = self.originals[0].device
         call, spans = self.call, [(leaf.offset, leaf.size, leaf.shape) for leaf in inputs]
 
         def split(x: np.ndarray) -> list[torch.Tensor]:
-            return [torch.as_tensor(x[o : o + s].reshape(shape).copy(), dtype=torch.float64,
-                                    device=device) for o, s, shape in spans]
+            return [
+                torch.as_tensor(
+                    x[o : o + s].reshape(shape).copy(), dtype=torch.float64, device=device
+                )
+                for o, s, shape in spans
+            ]
 
         with float64_default():
             outputs = Outputs(call(split(x0)))
 
         def flat(xt: torch.Tensor) -> torch.Tensor:
             # clone: user code may write into its inputs; xt must stay the point asked for.
-            return outputs.flat(call([xt[o : o + s].reshape(shape).clone()
-                                      for o, s, shape in spans]))
+            return outputs.flat(
+                call([xt[o : o + s].reshape(shape).clone() for o, s, shape in spans])
+            )
 
         def batched(xt: torch.Tensor) -> torch.Tensor:  # views; TorchFlat guards the input
             return outputs.flat(call([xt[o : o + s].reshape(shape) for o, s, shape in spans]))
@@ -240,8 +264,16 @@ class TorchBinding:
         )
         native = None if self.native_call is None else self._native(outputs)
         function = TorchFlat(
-            flat, batched, x0, inputs, outputs.leaves, device=device, eps=outputs.eps,
-            notes=(*self.notes, *outputs.notes), native=native, hooks=hooks,
+            flat,
+            batched,
+            x0,
+            inputs,
+            outputs.leaves,
+            device=device,
+            eps=outputs.eps,
+            notes=(*self.notes, *outputs.notes),
+            native=native,
+            hooks=hooks,
         )
         # Try vmap once now, so that a fallback's reason is in `notes` before anyone reads them.
         function.values(x0[None])
@@ -258,28 +290,35 @@ class TorchBinding:
             try:
                 return own_dtype_vjp(u)
             except Exception as error:  # the audit is informative: skip it
-                raise Unsupported(f"the code does not run in the user's own dtypes "
-                                  f"({type(error).__name__}: {error})") from error
+                raise Unsupported(
+                    f"the code does not run in the user's own dtypes "
+                    f"({type(error).__name__}: {error})"
+                ) from error
 
         def own_dtype_vjp(u: np.ndarray) -> np.ndarray:
             with torch.enable_grad():
                 pieces = [t.detach().clone().requires_grad_(True) for t in self.originals]
                 named = flatten(native_call(pieces), "output", is_tensor)
-                kept = [value for (_, value), keep in zip(named, outputs.keep, strict=True)
-                        if keep]
+                kept = [value for (_, value), keep in zip(named, outputs.keep, strict=True) if keep]
                 ys, cotangents = [], []
                 for value, leaf in zip(kept, outputs.leaves, strict=True):
                     if is_tensor(value) and value.requires_grad:
                         chunk = u[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
                         ys.append(value)
-                        cotangents.append(torch.as_tensor(chunk.copy(), device=value.device)
-                                          .to(value.dtype))
-                grads = (torch.autograd.grad(ys, pieces, cotangents, allow_unused=True)
-                         if ys else (None,) * len(pieces))
-            return np.concatenate([
-                np.zeros(p.numel()) if g is None else _as_numpy(g).reshape(-1)
-                for p, g in zip(pieces, grads, strict=True)
-            ])
+                        cotangents.append(
+                            torch.as_tensor(chunk.copy(), device=value.device).to(value.dtype)
+                        )
+                grads = (
+                    torch.autograd.grad(ys, pieces, cotangents, allow_unused=True)
+                    if ys
+                    else (None,) * len(pieces)
+                )
+            return np.concatenate(
+                [
+                    np.zeros(p.numel()) if g is None else _as_numpy(g).reshape(-1)
+                    for p, g in zip(pieces, grads, strict=True)
+                ]
+            )
 
         return native_vjp
 
@@ -305,9 +344,23 @@ def requires_grad_rule(positions: Sequence[int], args: Sequence[Any], wrt: Wrt) 
         i = unmarked[0]
         raise UsageError(
             f"wrt asks for input[{i}], which has requires_grad=False while input[{marked[0]}] "
-            f"has requires_grad=True; call input[{i}].requires_grad_() or leave it out of wrt")
-    return [f"input[{i}] has requires_grad=False but is differentiated (on a float64 copy); "
-            "pass wrt=... to leave it out" for i in unmarked]
+            f"has requires_grad=True; call input[{i}].requires_grad_() or leave it out of wrt"
+        )
+    return [
+        f"input[{i}] has requires_grad=False but is differentiated (on a float64 copy); "
+        "pass wrt=... to leave it out"
+        for i in unmarked
+    ]
+
+
+def substitute(
+    args: Sequence[Any], positions: Sequence[int], pieces: Sequence[Any]
+) -> tuple[Any, ...]:
+    """The positional arguments with the checked ones (at `positions`) replaced by pieces."""
+    full = list(args)
+    for position, piece in zip(positions, pieces, strict=True):
+        full[position] = piece
+    return tuple(full)
 
 
 def bind_function(
@@ -317,19 +370,20 @@ def bind_function(
     for i, arg in enumerate(args):
         if is_tensor(arg):
             validate_tensor(f"input[{i}]", arg)
-    positions = select_positions(wrt, [is_float_tensor(a) for a in args],
-                                 [describe(a) for a in args])
+    positions = select_positions(
+        wrt, [is_float_tensor(a) for a in args], [describe(a) for a in args]
+    )
     notes = requires_grad_rule(positions, args, wrt)
-    notes += [f"input[{i}] ({describe(a)}) is not differentiated" + (
-        "" if is_float_tensor(a) else ": only floating-point tensors are")
-        for i, a in enumerate(args) if is_tensor(a) and i not in positions]
+    notes += [
+        f"input[{i}] ({describe(a)}) is not differentiated"
+        + ("" if is_float_tensor(a) else ": only floating-point tensors are")
+        for i, a in enumerate(args)
+        if is_tensor(a) and i not in positions
+    ]
     base, kwargs64 = [promote(a) for a in args], promote(kwargs)
 
     def args_of(pieces: Sequence[torch.Tensor], start: Sequence[Any] = base) -> tuple[Any, ...]:
-        full = list(start)
-        for position, piece in zip(positions, pieces, strict=True):
-            full[position] = piece
-        return tuple(full)
+        return substitute(start, positions, pieces)
 
     def call(pieces: Sequence[torch.Tensor]) -> Any:
         return fn(*args_of(pieces), **kwargs64)
@@ -367,8 +421,10 @@ def bind_function(
 def _dtype_clash(error: RuntimeError) -> bool:
     """Whether an error looks like float64 copies meeting the user's float32 tensors."""
     message = str(error)
-    return "dtype" in message or "scalar type" in message or (
-        "Double" in message and ("Float" in message or "Half" in message)
+    return (
+        "dtype" in message
+        or "scalar type" in message
+        or ("Double" in message and ("Float" in message or "Half" in message))
     )
 
 
@@ -403,8 +459,9 @@ class TorchAdapter(Adapter):
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
         # NumPy arrays reach here when the user forces framework="torch": make them tensors.
-        args = [self._torch.from_numpy(np.array(a)) if isinstance(a, np.ndarray) else a
-                for a in inputs]
+        args = [
+            self._torch.from_numpy(np.array(a)) if isinstance(a, np.ndarray) else a for a in inputs
+        ]
         kwargs = dict(kwargs or {})
         if isinstance(fn, self._torch.nn.Module):
             from ._torch_module import bind_module

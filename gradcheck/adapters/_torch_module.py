@@ -24,6 +24,7 @@ from ._torch import (
     is_tensor,
     promote,
     requires_grad_rule,
+    substitute,
     validate_tensor,
 )
 
@@ -42,9 +43,11 @@ def _copy(module: torch.nn.Module, notes: list[str]) -> torch.nn.Module:
     try:
         return copy.deepcopy(module)
     except Exception as error:
-        notes.append(f"the module could not be deep-copied ({type(error).__name__}: {error}); "
-                     "it is evaluated through torch.func.functional_call with all of its "
-                     "tensors substituted")
+        notes.append(
+            f"the module could not be deep-copied ({type(error).__name__}: {error}); "
+            "it is evaluated through torch.func.functional_call with all of its "
+            "tensors substituted"
+        )
         return module
 
 
@@ -55,8 +58,10 @@ def _input_positions(wrt: Wrt, args: Sequence[Any]) -> tuple[str, tuple[int, ...
     if wrt is None or isinstance(wrt, str):
         mode = "all" if wrt is None else wrt
         if mode not in MODES:
-            raise UsageError(f"wrt={wrt!r} is not understood for a module; use 'all', "
-                             "'params', 'inputs' or input indices")
+            raise UsageError(
+                f"wrt={wrt!r} is not understood for a module; use 'all', "
+                "'params', 'inputs' or input indices"
+            )
         if mode == "params":
             return mode, ()
         if mode == "all":
@@ -83,19 +88,26 @@ def bind_module(
     checked: list[str] = []
     if mode in ("all", "params"):
         checked = [n for n, p in named.items() if p.requires_grad and p.is_floating_point()]
-        notes += [f"params[{n!r}] has requires_grad=False (frozen): held constant"
-                  for n, p in named.items() if not p.requires_grad]
+        notes += [
+            f"params[{n!r}] has requires_grad=False (frozen): held constant"
+            for n, p in named.items()
+            if not p.requires_grad
+        ]
         if mode == "params" and not checked:
-            what = "trainable parameters (all have requires_grad=False)" if named else \
-                "parameters"
-            raise UsageError(f"wrt='params' but {type(module).__name__} has no {what}; "
-                             "use wrt='inputs'")
+            what = "trainable parameters (all have requires_grad=False)" if named else "parameters"
+            raise UsageError(
+                f"wrt='params' but {type(module).__name__} has no {what}; use wrt='inputs'"
+            )
     if not positions and not checked:
-        raise UsageError(f"nothing to differentiate: {type(module).__name__} has no trainable "
-                         "parameters and no floating-point input")
+        raise UsageError(
+            f"nothing to differentiate: {type(module).__name__} has no trainable "
+            "parameters and no floating-point input"
+        )
     if module.training and any(True for _ in module.buffers()):
-        notes.append("the module is in train mode: buffers it updates (e.g. batch-norm running "
-                     "statistics) change on the float64 copy only")
+        notes.append(
+            "the module is in train mode: buffers it updates (e.g. batch-norm running "
+            "statistics) change on the float64 copy only"
+        )
 
     model64 = _copy(module, notes)
     base = [promote(a) for a in args]
@@ -111,10 +123,7 @@ def bind_module(
             parameter.grad = None
 
     def args_of(pieces: Sequence[torch.Tensor], start: Sequence[Any] = base) -> tuple[Any, ...]:
-        full = list(start)
-        for position, piece in zip(positions, pieces, strict=True):
-            full[position] = piece
-        return tuple(full)
+        return substitute(start, positions, pieces)
 
     def call(pieces: Sequence[torch.Tensor]) -> Any:
         k = len(positions)
@@ -137,10 +146,10 @@ def bind_module(
                 own_model.append(_copy(module, []))
             k = len(positions)
             tensors = {**own_constants, **dict(zip(checked, pieces[k:], strict=True))}
-            return functional_call(own_model[0], tensors, args_of(pieces[:k], own_args),
-                                   own_kwargs)
+            return functional_call(own_model[0], tensors, args_of(pieces[:k], own_args), own_kwargs)
 
     names = [f"input[{i}]" for i in positions] + [f"params[{n!r}]" for n in checked]
     originals = [args[i] for i in positions] + [named[n] for n in checked]
-    return TorchBinding(names, originals, call, native_call,
-                        lambda pieces: args_of(pieces[: len(positions)]), notes).differentiable()
+    return TorchBinding(
+        names, originals, call, native_call, lambda pieces: args_of(pieces[: len(positions)]), notes
+    ).differentiable()
