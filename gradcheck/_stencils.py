@@ -14,6 +14,7 @@ why a stencil carries them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from math import factorial
@@ -55,6 +56,7 @@ class FiniteDifference:
         return "central"
 
 
+@functools.cache  # exact rational arithmetic costs a millisecond; every check asks again
 def _build(offsets: tuple[int, ...], order: int) -> FiniteDifference:
     if not 1 <= order <= MAX_ORDER:
         raise UsageError(f"derivative order must be 1 to {MAX_ORDER}, got {order}")

@@ -12,6 +12,7 @@ difference engine and the checker see nothing else, which is what keeps them fra
 
 from __future__ import annotations
 
+import math
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -59,7 +60,7 @@ class Leaf:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def locate(self, flat_index: int) -> str:
         """The name of one entry: "input[0][2, 1]" (or just "input[0]" for a scalar)."""
