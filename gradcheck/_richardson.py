@@ -21,9 +21,10 @@ Note: Step choice and error estimate
       the derivative, or the ladder would end noise-limited and need a second one (a loss
       summed over many samples has a large |f| next to each partial derivative).
     * Round-off: each stencil value carries noise ≈ eps_f·Σ|w|·|f| / h^q, which grows as h
-      shrinks. When no entry has improved for `STALL_ROWS` rows the noise has won and the
-      ladder stops. The reported error is never below twice that noise at the winning row,
-      so a large constant offset (1e8 + …) shows up as an honest error floor.
+      shrinks. When no entry has improved for `STALL_ROWS` rows and every entry is either
+      converged or down at its noise, the noise has won and the ladder stops. The reported
+      error is never below twice that noise at the winning row, so a large constant offset
+      (1e8 + …) shows up as an honest error floor.
     * Confirmation: nothing is accepted from fewer than `MIN_ROWS` rows, and every later row
       is a check on the best estimate so far: where it disagrees by more than its own error,
       the best estimate's error grows to that disagreement. Tableau entries whose neighbours
@@ -293,8 +294,12 @@ def ladder(
         best_step[ok] = np.where(better.any(axis=1), h[ok], best_step[ok])
         floor[ok] = np.where(better, noise, floor[ok])
         # Only round-off can stall a ladder: an error still far above the noise means the
-        # steps are too big, and the ladder goes on down (bounded by max_rows).
-        noise_bound = (cur_err <= 8 * noise).any(axis=1)
+        # steps are too big, and the ladder goes on down (bounded by max_rows). That holds
+        # per output: one whose steps still straddle a nearby kink (a relu unit just off
+        # zero) must not be stopped by the other outputs of its direction being done.
+        target = np.maximum(rtol * np.abs(best[ok]), 4 * noise)
+        settled = (cur_err <= 8 * noise) | (best_err[ok] <= target)
+        noise_bound = settled.all(axis=1)
         stalled[ok] = np.where(better.any(axis=1) | ~usable | ~noise_bound, 0, stalled[ok] + 1)
 
         if detect_kinks:
@@ -306,7 +311,6 @@ def ladder(
             jumps[ok[too_big]] = np.nan
         h[ok] /= np.where(too_big, COARSE_RATIO, RATIO)
 
-        target = np.maximum(rtol * np.abs(best[ok]), 4 * noise)
         converged = (rows[ok] >= MIN_ROWS) & (best_err[ok] <= target).all(axis=1)
         done = converged | (stalled[ok] >= STALL_ROWS)
         active[ok[done]] = False
