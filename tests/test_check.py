@@ -128,6 +128,24 @@ def test_relu_abs_and_max_ties_are_nondifferentiable():
     assert "kink" in ties.checks[0].message
 
 
+@pytest.mark.parametrize("seed", [19, 24])
+def test_a_kink_near_the_point_is_not_one_at_it(seed):
+    """A relu unit just off zero for one sample of a vector-valued network: the point is
+    differentiable, and the outputs of the other samples, done early, must not stop the ladder
+    before its steps are below the kink's distance (these seeds failed, or were called
+    nondifferentiable, when they did)."""
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.standard_normal((6, 64)), rng.standard_normal(64) / 8
+    x = rng.standard_normal((32, 6))
+
+    def jacobian(w):
+        active = (x @ w > 0).astype(float)
+        return np.einsum("si,sj,j->sij", x, active, w2)
+
+    report = gc.check(lambda w: np.maximum(x @ w, 0) @ w2, w1, jacobian=jacobian)
+    assert report.verdict == "pass", str(report)
+
+
 def test_nan_gradient_of_norm_at_zero_is_nonfinite():
     report = gc.check(
         lambda x: np.sqrt(np.sum(x**2)), np.zeros(3), grad=lambda x: x / np.sqrt(np.sum(x**2))
