@@ -260,7 +260,12 @@ class TensorflowMap(Differentiable):
                 return tf.vectorized_map(lambda r: self._row(kind, point, r), block,
                                          fallback_to_while_loop=False)
 
-            self._compiled[kind] = tf.function(batch, autograph=False)  # no source parsing
+            compiled = tf.function(batch, autograph=False)  # no source parsing
+            # Every check traces its own function on purpose; TF counts the traces by the code
+            # of `batch` across checks and would warn users of "excessive retracing". The flag is
+            # private and belongs to this one object; if TF drops it, the warning comes back.
+            compiled._omit_frequent_tracing_warning = True
+            self._compiled[kind] = compiled
         size = int(max(1, min(MAX_ROWS, MEMORY_BYTES // (8 * (self.n + self.m)))))
         point = tf.constant(x, dtype=tf.float64)
         parts = []

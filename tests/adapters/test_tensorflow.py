@@ -126,6 +126,24 @@ def test_batches_vectorised_equal_loop(compiled: bool) -> None:
     assert not any("loop" in note for note in f.notes)
 
 
+def test_repeated_checks_do_not_warn_about_retracing() -> None:
+    """Each check traces its own batch function; TF must not call that excessive retracing."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        for seed in range(8):
+            x = randn(40, seed=seed)  # 40 coordinates: batches of >= 32 rows are vectorised
+            assert gc.check(lambda x: tf.reduce_sum(tf.tanh(x) ** 2), x).passed
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()]
+
+
 def test_values_fall_back_to_a_loop_with_a_note() -> None:
     def eager_only(x: Any) -> Any:  # .numpy() cannot be traced by tf.function
         return tf.constant(np.sin(x.numpy()))
