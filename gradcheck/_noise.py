@@ -5,13 +5,13 @@ Note: Measured noise
     at its own scale. A sum of a thousand terms, or code that rounds its arguments inside,
     is noisier than that, and a budget built on the model alone would call the difference a
     wrong gradient. So the noise is measured: f at 9 points x + i·h·v, i = 0…8, a step far
-    below any length scale of f (h ≈ 2^-20·|x|); the j-th differences of pure noise have
-    variance C(2j, j)·σ², while the smooth part vanishes like h^j. Levels j = 1…6 each give an
-    estimate σ_j = sqrt(mean(Δ^j f²)·(j!)²/(2j)!); the first level whose estimate agrees with
-    the next two within a factor 4, and whose differences change sign (so they are noise,
-    not a smooth trend), is the answer. Where no level qualifies, the median of levels 3…6
-    stands in: at these steps the smooth part is negligible there, and a measurement that
-    gave up must not read as "no noise".
+    below any length scale of f (each coordinate moves by about 2^-20 of its own size); the
+    j-th differences of pure noise have variance C(2j, j)·σ², while the smooth part vanishes
+    like h^j. Levels j = 1…6 each give an estimate σ_j = sqrt(mean(Δ^j f²)·(j!)²/(2j)!); the
+    first level whose estimate agrees with the next two within a factor 4, and whose
+    differences change sign (so they are noise, not a smooth trend), is the answer. Where no
+    level qualifies, the median of levels 3…6 stands in: at these steps the smooth part is
+    negligible there, and a measurement that gave up must not read as "no noise".
     Moré, J. J. and Wild, S. M., "Estimating computational noise", SIAM J. Sci. Comput. 33
     (2011).
 """
@@ -22,7 +22,7 @@ from math import comb
 
 import numpy as np
 
-from ._richardson import exact_directions, start_steps
+from ._richardson import exact_directions, sizes, start_steps
 from .adapters import Differentiable
 
 POINTS = 9
@@ -36,7 +36,10 @@ def measure_noise(fn: Differentiable, f0: np.ndarray, rng: np.random.Generator) 
 
     Costs POINTS - 1 evaluations.
     """
-    direction = exact_directions(fn.x0, rng.standard_normal((1, fn.n)), 1.0)[0]
+    # Each coordinate moves in proportion to its own size: inputs of 1e6 next to weights of
+    # 0.3 must not make the weights' steps large enough to cross a relu's kink.
+    scaled = rng.standard_normal((1, fn.n)) * sizes(fn.x0)[None, :]
+    direction = exact_directions(fn.x0, scaled / np.abs(scaled).max(), 1.0)[0]
     if not direction.any():
         return np.zeros(fn.m)
     h = float(start_steps(fn.x0, direction[None, :], SPACING)[0])

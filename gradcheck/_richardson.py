@@ -350,6 +350,16 @@ def _kinks(
     return np.where(constant & significant & np.isfinite(last), last, 0.0)
 
 
+def sizes(x: np.ndarray) -> np.ndarray:
+    """The scale of each coordinate: |x_i|, or a thousandth of the typical magnitude where x_i
+    is zero or tiny (1 when all of x is zero); see `start_steps`."""
+    magnitude = np.abs(x)
+    nonzero = magnitude[magnitude > 0]
+    typical = float(np.exp(np.mean(np.log(nonzero)))) if nonzero.size else 1.0
+    size: np.ndarray = np.maximum(magnitude, 1e-3 * typical)
+    return size
+
+
 def start_steps(x: np.ndarray, directions: Directions, factor: float) -> np.ndarray:
     """First ladder step per direction: `factor` times the size of x along the direction.
 
@@ -358,10 +368,7 @@ def start_steps(x: np.ndarray, directions: Directions, factor: float) -> np.ndar
     adapts from there (Note: Step choice), so this only has to be in the right decades: too
     large costs a few coarse jumps, too small would lose digits to round-off for good.
     """
-    magnitude = np.abs(x)
-    nonzero = magnitude[magnitude > 0]
-    typical = float(np.exp(np.mean(np.log(nonzero)))) if nonzero.size else 1.0
-    size = np.maximum(magnitude, 1e-3 * typical)
+    size = sizes(x)
     if isinstance(directions, Coordinates):
         reach = size[directions.indices]
     else:

@@ -146,6 +146,26 @@ def test_a_kink_near_the_point_is_not_one_at_it(seed):
     assert report.verdict == "pass", str(report)
 
 
+@pytest.mark.parametrize("seed", [6, 13, 18])
+def test_inputs_of_1e6_next_to_weights_of_order_one(seed):
+    """Noise is measured with every coordinate moving relative to its own size: when the step
+    followed the inputs' scale, the weights moved across relu kinks, the "noise" came out
+    enormous, and the steps it forced straddled a kink (these seeds failed or were
+    inconclusive)."""
+    rng = np.random.default_rng(seed)
+    x = 1e6 * rng.standard_normal((3, 4))
+    w, v = rng.standard_normal((4, 16)) / 2, rng.standard_normal(16)
+
+    def jacobian(x, w):
+        active = (x @ w > 0) * v
+        by_x = np.zeros((3, 3, 4))
+        by_x[np.arange(3), np.arange(3)] = active @ w.T
+        return by_x, np.einsum("si,sj->sij", x, active)
+
+    report = gc.check(lambda x, w: np.maximum(x @ w, 0) @ v, x, w, jacobian=jacobian)
+    assert report.verdict == "pass", str(report)
+
+
 def test_nan_gradient_of_norm_at_zero_is_nonfinite():
     report = gc.check(
         lambda x: np.sqrt(np.sum(x**2)), np.zeros(3), grad=lambda x: x / np.sqrt(np.sum(x**2))
