@@ -243,11 +243,14 @@ def ladder(
             per_value = per_value + noise_level[ok]
         noise = abs_weight_sum * per_value / hk[:, None]
 
-        new = np.full((len(ok), cols, m), np.nan)
-        new[:, 0] = est
-        err = np.full((len(ok), cols, m), np.inf)
         r = rows[ok]
-        for j in range(1, cols):
+        # Only the columns a tableau of r + 1 rows has: with many outputs the full width
+        # would be most of the work.
+        width = min(cols, int(r.max(initial=0)) + 1)
+        new = np.full((len(ok), width, m), np.nan)
+        new[:, 0] = est
+        err = np.full((len(ok), width, m), np.inf)
+        for j in range(1, width):
             has = r >= j
             if not has.any():
                 break
@@ -279,8 +282,7 @@ def ladder(
         pick = np.argmin(err, axis=1)
         cur = np.take_along_axis(new, pick[:, None, :], axis=1)[:, 0]
         cur_err = np.take_along_axis(err, pick[:, None, :], axis=1)[:, 0]
-        noise = noise[:, None, :] * amplification[None, :, None]  # per tableau column
-        noise = np.take_along_axis(noise, pick[:, None, :], axis=1)[:, 0]
+        noise = noise * amplification[pick]  # of the winning tableau column
         cur_err = np.maximum(cur_err, noise)
         usable = ~too_big & (r >= 2)  # the regime test needs three rows
         # Confirmation by smaller steps: a later estimate that disagrees with the best one by
@@ -305,7 +307,9 @@ def ladder(
         if detect_kinks:
             jumps[ok] = np.concatenate([jumps[ok, 1:], jump[:, None]], axis=1)
 
-        prev[ok] = new
+        prev[ok, :width] = new
+        if width < cols:  # the next row reads at most one column further
+            prev[ok, width] = np.nan
         rows[ok] = np.where(too_big, 0, r + 1)
         if detect_kinks:
             jumps[ok[too_big]] = np.nan
