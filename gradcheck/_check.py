@@ -150,7 +150,9 @@ def check(
                     "nondeterministic",
                     "two evaluations at the same point differ (by "
                     f"{abs(f0[where] - again[where]):.3g} at output entry {where}): seed the "
-                    "randomness, or call model.eval() to turn off dropout",
+                    "randomness, or call model.eval() to turn off dropout and the state a "
+                    "module updates as it runs (batch-norm statistics, spectral-norm "
+                    "power iterations)",
                 )
             ]
         )
