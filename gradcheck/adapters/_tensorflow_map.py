@@ -20,8 +20,10 @@ Note: forward mode and tf.custom_gradient
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,26 @@ def tf_module() -> Any:
     import tensorflow as tf  # deferred on purpose; see the adapters/__init__.py docstring
 
     return tf
+
+
+class _PforDiagnostics(logging.Filter):
+    """Drops what pfor logs when it cannot vectorise an op: hundreds of ERROR lines (the graph
+    and its creation stack) for a failure the adapter handles itself, with a one-line note,
+    by evaluating in a loop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "parallel_for" not in record.pathname
+
+
+@contextlib.contextmanager
+def quiet_pfor() -> Iterator[None]:
+    """TF's logger without pfor's conversion diagnostics, for one vectorisation attempt."""
+    logger, drop = logging.getLogger("tensorflow"), _PforDiagnostics()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def float_eps(dtype_name: str) -> float:
@@ -203,7 +225,8 @@ class TensorflowMap(Differentiable):
         # Tracing costs more than a few eager calls: trace for a big batch, then reuse it.
         if (state and len(rows) > 1) or (state is None and len(rows) >= VECTORISE_FROM):
             try:
-                result = self._vectorised_rows(kind, x, rows)
+                with quiet_pfor():
+                    result = self._vectorised_rows(kind, x, rows)
             except Exception as error:
                 if state:  # it worked before: this is the user's code failing
                     raise

@@ -7,7 +7,10 @@ copies, and the float32 run also exercises the dtype audit.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -126,22 +129,42 @@ def test_batches_vectorised_equal_loop(compiled: bool) -> None:
     assert not any("loop" in note for note in f.notes)
 
 
-def test_repeated_checks_do_not_warn_about_retracing() -> None:
-    """Each check traces its own batch function; TF must not call that excessive retracing."""
-    import logging
-
+@contextlib.contextmanager
+def tf_log() -> Iterator[list[logging.LogRecord]]:
+    """The records TF's logger emits inside the block."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     logger = logging.getLogger("tensorflow")
     logger.addHandler(handler)
     try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_repeated_checks_do_not_warn_about_retracing() -> None:
+    """Each check traces its own batch function; TF must not call that excessive retracing."""
+    with tf_log() as records:
         for seed in range(8):
             x = randn(40, seed=seed)  # 40 coordinates: batches of >= 32 rows are vectorised
             assert gc.check(lambda x: tf.reduce_sum(tf.tanh(x) ** 2), x).passed
-    finally:
-        logger.removeHandler(handler)
     assert not [r for r in records if "retracing" in r.getMessage()]
+
+
+def test_a_model_pfor_cannot_vectorise_is_looped_quietly() -> None:
+    """pfor logs hundreds of ERROR lines when it gives up (a conv's batched filter); the
+    check says so in one note instead."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, activation="tanh"),
+         keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
+    with tf_log() as records:
+        report = gc.check(model, randn(1, 6, 6, 1))
+    assert report.passed, str(report)
+    assert not [r for r in records if r.levelno >= logging.ERROR]
+    assert any("loop" in note and "Conv2D" in note for note in report.notes)
 
 
 def test_values_fall_back_to_a_loop_with_a_note() -> None:
