@@ -554,3 +554,17 @@ def test_user_supplied_jax_derivatives_run_in_float64() -> None:
     assert report.verdict == "pass", str(report)
     wrong = gc.check(lambda x: jnp.sum(x**2), x, grad=lambda x: 2.0 * x * (1 + 1e-7))
     assert wrong.verdict == "fail", str(wrong)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_gelu_network_with_saturated_units_passes(mode: str) -> None:
+    """jax.nn.gelu (tanh form) differentiates saturated units by cancelling terms near 1:
+    forward mode returned 2.5e-13 for a derivative of 1e-19, and the two modes disagreed by
+    up to 10x the old rounding budget (this seed failed before SCALE_ULPS)."""
+    rng = np.random.default_rng(4)
+    w1, w2 = rng.standard_normal((5, 16)), rng.standard_normal((16, 3))
+    x = 2 * rng.standard_normal((4, 5))
+    report = gc.check(
+        lambda w1, w2, x: jax.nn.gelu(x @ w1) @ w2, *map(jnp.asarray, (w1, w2, x)), mode=mode
+    )
+    assert report.verdict == "pass", str(report)
