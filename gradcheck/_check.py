@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from ._compare import NOISE_SAFETY, SAFETY
+from ._differentiable import Differentiable, Unsupported
 from ._errors import GradientError, UsageError
 from ._modes import Context, first_order
 from ._noise import measure_noise
 from ._results import CheckResult, Report, Tolerance, worst_verdict
 from ._user_derivatives import UserDerivatives, UserFn, as_array
-from .adapters import Differentiable, Unsupported, get_adapter
+from .adapters import get_adapter
 
 MAX_ORDER = 8
 MODES = ("full", "fast")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .adapters import Leaf
+from ._differentiable import Leaf
 
 _CLOSE = 1e-3  # how near a ratio must be to a telltale value
 

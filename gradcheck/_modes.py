@@ -26,6 +26,7 @@ import numpy as np
 
 from ._compare import Comparison, Numbers, compare, summarise
 from ._diagnosis import likely_cause
+from ._differentiable import Differentiable, Leaf, Unsupported, locate
 from ._numeric import THOROUGH_STARTS, chunk_size, directional, thorough
 from ._results import CheckResult, Kind, Tolerance
 from ._richardson import (
@@ -37,7 +38,6 @@ from ._richardson import (
     exact_directions,
 )
 from ._taylor import review
-from .adapters import Differentiable, Leaf, Unsupported, locate
 
 COTANGENT_SCALE = 1.7
 PROBES = 3

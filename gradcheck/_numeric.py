@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._differentiable import Differentiable
 from ._richardson import START_FACTOR, Directions, Estimates, estimate
 from ._stencils import central
-from .adapters import Differentiable
 
 MEMORY_ENTRIES = 2**24  # (points × outputs) evaluated per batch at the most: 128 MiB of float64
 FAST_RTOL = 1e-9  # a ladder stops early once this relative accuracy is reached

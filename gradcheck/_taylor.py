@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._compare import Comparison
+from ._differentiable import Differentiable
 from ._results import CheckResult, Verdict, worst_verdict
 from ._richardson import NOISE_ULPS, start_steps
-from .adapters import Differentiable
 
 STEPS = 48  # power-of-two steps from the start step down
 ABOVE_NOISE = 64.0  # a remainder must exceed round-off by this factor to count

@@ -8,15 +8,14 @@ and outputs they belong to, so a wrong shape is a clear UsageError rather than a
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 
+from ._differentiable import Differentiable, Leaf, Unsupported
 from ._errors import UsageError
-from .adapters import Differentiable, Leaf, Unsupported
 
 UserFn = Callable[..., Any]
 
@@ -90,11 +89,10 @@ class UserDerivatives(Differentiable):
         jvp: UserFn | None = None,
         hvp: UserFn | None = None,
     ) -> None:
-        for name in ("native_inputs", "native_outputs", "native_tangents"):
-            if not hasattr(base, name):
-                raise UsageError(
-                    f"the {base.framework} adapter does not accept user-supplied derivatives"
-                )
+        try:
+            base.native_inputs(base.x0)
+        except Unsupported as refused:
+            raise UsageError(str(refused)) from None
         if (grad is not None or hvp is not None) and base.m != 1:
             raise UsageError(
                 f"grad= and hvp= are for scalar functions, but fn returns {base.m} "
@@ -104,9 +102,7 @@ class UserDerivatives(Differentiable):
         self.framework = base.framework  # type: ignore[misc]
         self._base, self._grad, self._jacobian = base, grad, jacobian
         self._vjp, self._jvp, self._hvp = vjp, jvp, hvp
-        self._positions: tuple[int, ...] = tuple(
-            getattr(base, "_positions", range(len(base.inputs)))
-        )
+        self._positions = base.positions
         self._analytic_eps = float(np.finfo(np.float64).eps)
 
     @property
@@ -126,12 +122,10 @@ class UserDerivatives(Differentiable):
         return self._base.values(xs)
 
     def _args(self, x: np.ndarray) -> tuple[Any, ...]:
-        return self._base.native_inputs(x)  # type: ignore[attr-defined, no-any-return]
+        return self._base.native_inputs(x)
 
     def scope(self) -> AbstractContextManager[Any]:
-        """The adapter's float64 context (JAX: x64), for building arguments and calling."""
-        scope = getattr(self._base, "scope", None)
-        return scope() if scope is not None else contextlib.nullcontext()
+        return self._base.scope()
 
     def _call(self, derivative: UserFn, *args: Any) -> Any:
         # NaN/inf in a derivative is a verdict ("nonfinite"), so NumPy's warning about
@@ -141,10 +135,9 @@ class UserDerivatives(Differentiable):
 
     def _per_input(self, result: Any, what: str) -> np.ndarray:
         """A per-input derivative (grad, vjp, hvp) as one flat vector of length n."""
-        flat_inputs = getattr(self._base, "flat_inputs", None)
-        if flat_inputs is not None:  # pytree-shaped results, matched by key path
-            flat: np.ndarray = np.asarray(flat_inputs(result), dtype=np.float64)
-            return flat
+        flat = self._base.flat_inputs(result)
+        if flat is not None:  # pytree-shaped results, matched by key path
+            return np.asarray(flat, dtype=np.float64)
         parts = _flat_per_leaf(result, self.inputs, self._positions, what)
         self._note_dtype(parts)
         return np.concatenate(parts)
@@ -172,7 +165,7 @@ class UserDerivatives(Differentiable):
             return product
         with self.scope():
             if self._vjp is not None:
-                cotangent = self._base.native_outputs(u)  # type: ignore[attr-defined]
+                cotangent = self._base.native_outputs(u)
                 return self._per_input(self._call(self._vjp, *self._args(x), cotangent), "vjp")
             assert self._grad is not None
             gradient = self._per_input(self._call(self._grad, *self._args(x)), "grad")
@@ -184,7 +177,7 @@ class UserDerivatives(Differentiable):
             # numbers would only compare them with themselves.
             raise Unsupported("no separate forward-mode derivative was given (jvp=)")
         with self.scope():
-            tangents = self._base.native_tangents(v)  # type: ignore[attr-defined]
+            tangents = self._base.native_tangents(v)
             tangent = tangents[0] if len(tangents) == 1 else tangents
             result = self._call(self._jvp, *self._args(x), tangent)
             parts = _flat_per_leaf(result, self.outputs, tuple(range(len(self.outputs))), "jvp")
@@ -217,7 +210,7 @@ class _UserGradient(Differentiable):
         outer = self._outer
         assert outer._hvp is not None
         with outer.scope():
-            tangents = outer._base.native_tangents(v)  # type: ignore[attr-defined]
+            tangents = outer._base.native_tangents(v)
             tangent = tangents[0] if len(tangents) == 1 else tangents
             result = outer._call(outer._hvp, *outer._args(x), tangent)
             product: np.ndarray = self._scale * outer._per_input(result, "hvp")

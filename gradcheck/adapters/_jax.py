@@ -157,6 +157,10 @@ class JaxFunction(FlatJax):
             leaves[p][j] = x[offset : offset + size].reshape(shape)
         return [tu.tree_unflatten(td, ls) for td, ls in zip(self._treedefs, leaves, strict=True)]
 
+    @property
+    def positions(self) -> tuple[int, ...]:
+        return self._positions
+
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
         """All positional arguments as JAX objects, the checked leaves float64 copies from x.
 

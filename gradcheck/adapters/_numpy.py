@@ -107,6 +107,10 @@ class NumpyFunction(Differentiable):
             if i not in self._positions and _is_array(arg)
         )
 
+    @property
+    def positions(self) -> tuple[int, ...]:
+        return self._positions
+
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
         """All positional arguments, the checked ones rebuilt from x as float64 copies."""
         args = [np.array(a, copy=True) if _is_array(a) else a for a in self._args]

@@ -156,6 +156,10 @@ class TensorflowFunction(TensorflowMap):
         result = self._fn(*self._arguments(xs), **self._kwargs)
         return self._flat(result)
 
+    @property
+    def positions(self) -> tuple[int, ...]:
+        return self._positions
+
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
         """All positional arguments, the checked ones rebuilt from x as float64 tensors."""
         return tuple(self._arguments(self._split(x)))

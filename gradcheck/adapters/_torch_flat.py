@@ -377,7 +377,7 @@ class TorchFlat(Differentiable):
 
     def _hook(self, name: str) -> Any:
         if self._hooks is None:
-            raise NotImplementedError("this torch function has no conversion hooks")
+            raise Unsupported("this torch function does not accept user-supplied derivatives")
         return getattr(self._hooks, name)
 
     def native_inputs(self, x: np.ndarray) -> Any:
