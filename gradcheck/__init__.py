@@ -2,10 +2,9 @@
 
 from ._cases import case
 from ._check import assert_grad, check
-from ._derivative import Derivative, derivative
 from ._errors import GradcheckError, GradientError, UsageError
+from ._fd import Derivative, FiniteDifference, backward, central, derivative, forward
 from ._results import CheckResult, Evidence, Report, Step, Tolerance
-from ._stencils import FiniteDifference, backward, central, forward
 
 __all__ = [
     "CheckResult",

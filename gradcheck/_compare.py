@@ -7,7 +7,7 @@ Note: Error budget
                                 + atol + rtol·|numeric|
 
     where `bound` is the finite-difference engine's error estimate for that entry, `noise`
-    the part of it set by the round-off model rather than by the tableau (see `_richardson`), and
+    the part of it set by the round-off model rather than by the tableau (see `_fd.ladder`), and
     `rounding` models the round-off of the analytic value itself: ROUNDING_ULPS·eps_a·|a|
     plus SCALE_ULPS·eps_a times the scale of the terms it was computed from, by default the
     largest analytic entry of the check (an entry computed by cancellation cannot be more

@@ -108,12 +108,14 @@ class Differentiable(ABC):
         *,
         eps: float = float(np.finfo(np.float64).eps),
         notes: tuple[str, ...] = (),
+        positions: tuple[int, ...] | None = None,
     ) -> None:
         self.x0 = x0
         self.inputs = inputs
         self.outputs = outputs
         self.eps = eps
         self.notes = notes
+        self._checked_positions = positions
 
     @property
     def n(self) -> int:
@@ -122,6 +124,12 @@ class Differentiable(ABC):
     @property
     def m(self) -> int:
         return sum(leaf.size for leaf in self.outputs)
+
+    @property
+    def analytic_eps(self) -> float:
+        """Unit round-off of the analytic derivatives: `eps`, unless they come back coarser
+        (a hand-written gradient returned in float32)."""
+        return self.eps
 
     @abstractmethod
     def value(self, x: np.ndarray) -> np.ndarray:
@@ -169,7 +177,13 @@ class Differentiable(ABC):
 
     @property
     def positions(self) -> tuple[int, ...]:
-        """The positional indices of fn's inputs that `inputs` came from, in order."""
+        """The positional indices of fn's inputs that `inputs` came from, in order.
+
+        An adapter passes them to `__init__` (`positions=`) when it checks some of fn's
+        positional inputs only; the default is one input per leaf: 0, 1, 2, ...
+        """
+        if self._checked_positions is not None:
+            return self._checked_positions
         return tuple(range(len(self.inputs)))
 
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:

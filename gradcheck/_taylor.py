@@ -21,8 +21,8 @@ import numpy as np
 
 from ._compare import Comparison
 from ._differentiable import Differentiable
+from ._fd import DEFAULT, start_steps
 from ._results import CheckResult, Verdict, worst_verdict
-from ._richardson import NOISE_ULPS, start_steps
 
 STEPS = 48  # power-of-two steps from the start step down
 ABOVE_NOISE = 64.0  # a remainder must exceed round-off by this factor to count
@@ -74,7 +74,7 @@ def remainder_test(
     """Run the test along `direction` for φ = ⟨u, f⟩ with analytic slope `slope`.
 
     The direction must give exact steps (`exact_directions`, or a coordinate direction).
-    `sigma` is the measured round-off of f's values per output (`_noise`), if known.
+    `sigma` is the measured round-off of f's values per output (`_fd.noise`), if known.
     """
     h0 = float(start_steps(fn.x0, direction[None, :], 1.0)[0])
     steps = h0 * 2.0 ** -np.arange(STEPS)
@@ -82,7 +82,7 @@ def remainder_test(
     phi0 = float(f0 @ u)
     scale = np.abs(u) @ np.abs(f0)
     remainder = np.abs(values - phi0 - steps * slope)
-    noise = NOISE_ULPS * fn.eps * (2 * scale + np.abs(steps * slope))
+    noise = DEFAULT.noise_ulps * fn.eps * (2 * scale + np.abs(steps * slope))
     if sigma is not None:
         noise = noise + 2 * np.abs(u) @ sigma
     usable = np.isfinite(remainder) & (remainder > ABOVE_NOISE * noise)

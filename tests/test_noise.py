@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gradcheck._noise import measure_noise
+from gradcheck._fd.noise import measure_noise
 from gradcheck.adapters._numpy import NumpyAdapter
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._differentiable import Differentiable
-from ._richardson import START_FACTOR, Directions, Estimates, estimate
-from ._stencils import central
+from .._differentiable import Differentiable
+from .ladder import Directions, Estimates, estimate
+from .policy import DEFAULT, THOROUGH, Ladder
+from .stencils import central
 
 MEMORY_ENTRIES = 2**24  # (points × outputs) evaluated per batch at the most: 128 MiB of float64
-FAST_RTOL = 1e-9  # a ladder stops early once this relative accuracy is reached
-THOROUGH_STARTS = (1.0, 0.1, 0.01, 0.001)
-THOROUGH_RTOL = 1e-14
 
 
 def chunk_size(fn: Differentiable, rows_per_direction: int) -> int:
@@ -31,8 +29,7 @@ def _chunked(
     f0: np.ndarray,
     directions: Directions,
     *,
-    rtol: float,
-    start_factor: float,
+    policy: Ladder,
     noise_level: np.ndarray | None,
     min_start: np.ndarray | None = None,
 ) -> Estimates:
@@ -45,8 +42,7 @@ def _chunked(
             directions[i : i + size],
             central(1),
             eps_f=fn.eps,
-            rtol=rtol,
-            start_factor=start_factor,
+            policy=policy,
             noise_level=None if noise_level is None else noise_level[i : i + size],
             min_start=None if min_start is None else min_start[i : i + size],
         )
@@ -74,15 +70,14 @@ def directional(
 ) -> Estimates:
     """First derivatives of fn along each row of `directions`: (d, m) estimates.
 
-    `noise_level` (d, m): see Note: Noise level in `_richardson`; `min_start` (d,): the
-    smallest first step worth taking (`_modes._noise_aware_start`).
+    `noise_level` (d, m): see Note: Noise level in `ladder`; `min_start` (d,): the
+    smallest first step worth taking (`_judge.noise_aware_start`).
     """
     return _chunked(
         fn,
         f0,
         directions,
-        rtol=FAST_RTOL,
-        start_factor=START_FACTOR,
+        policy=DEFAULT,
         noise_level=noise_level,
         min_start=min_start,
     )
@@ -96,8 +91,7 @@ def thorough(
 ) -> Estimates:
     """A second, expensive look at contested directions (see the module docstring)."""
     runs = [
-        _chunked(fn, f0, directions, rtol=THOROUGH_RTOL, start_factor=s, noise_level=noise_level)
-        for s in THOROUGH_STARTS
+        _chunked(fn, f0, directions, policy=policy, noise_level=noise_level) for policy in THOROUGH
     ]
     values = np.stack([r.value for r in runs])  # (starts, d, m)
     errors = np.stack([r.error for r in runs])

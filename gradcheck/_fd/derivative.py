@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._errors import UsageError
-from ._richardson import estimate
-from ._stencils import FiniteDifference, central
+from .._errors import UsageError
+from .ladder import estimate
+from .policy import Ladder
+from .stencils import FiniteDifference, central
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,13 @@ def derivative(
         if directions.shape[1] != flat.size or not directions.any():
             raise UsageError(f"direction must be a non-zero array of x's shape {point.shape}")
     est = estimate(
-        batch, flat, f0_raw.astype(np.float64).ravel(), directions, method, eps_f=eps, rtol=rtol
+        batch,
+        flat,
+        f0_raw.astype(np.float64).ravel(),
+        directions,
+        method,
+        eps_f=eps,
+        policy=Ladder(rtol=rtol),
     )
 
     def shaped(a: np.ndarray) -> np.ndarray:  # (d, m) -> (*f_shape, *x_shape) or (*f_shape,)

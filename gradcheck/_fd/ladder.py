@@ -2,7 +2,7 @@
 
 Note: Step choice and error estimate
     For each direction d the engine estimates the q-th derivative of g(t) = f(x + t·d) at 0.
-    It evaluates a stencil (see `_stencils`) at a descending ladder of steps h, h/r, h/r², …
+    It evaluates a stencil (see `stencils`) at a descending ladder of steps h, h/r, h/r², …
     and extrapolates the rows in a Neville tableau (Ridders' method): column j removes the
     j-th power of h from the truncation error, and the error of every tableau entry is
     estimated by its distance to the two lower-order entries it was built from. The entry
@@ -12,20 +12,20 @@ Note: Step choice and error estimate
     * Truncation: large steps see the function's curvature. While the differences between
       successive rows do not shrink as h^p predicts (ratio ≈ r^-p), the step is above the
       function's own length scale (sin(1e5·x), exp at large x, log near 0⁺); the tableau is
-      discarded and the step jumps down by `COARSE_RATIO` at a time. The same holds when the
+      discarded and the step jumps down by `coarse_ratio` at a time. The same holds when the
       one-sided slopes grow apart as the step halves: the step straddles a bump of a
       saturating function, where central differences can sit still at a wrong value. A
       step chosen from |x| alone is therefore only a starting point, not a decision.
-    * Start: START_FACTOR·|x| (a power of two), or larger where the caller knows the size of
+    * Start: start_factor·|x| (a power of two), or larger where the caller knows the size of
       the derivative and of f's round-off: the third row must keep round-off below 1e-9 of
       the derivative, or the ladder would end noise-limited and need a second one (a loss
       summed over many samples has a large |f| next to each partial derivative).
     * Round-off: each stencil value carries noise ≈ eps_f·Σ|w|·|f| / h^q, which grows as h
-      shrinks. When no entry has improved for `STALL_ROWS` rows and every entry is either
+      shrinks. When no entry has improved for `stall_rows` rows and every entry is either
       converged or down at its noise, the noise has won and the ladder stops. The reported
       error is never below twice that noise at the winning row, so a large constant offset
       (1e8 + …) shows up as an honest error floor.
-    * Confirmation: nothing is accepted from fewer than `MIN_ROWS` rows, and every later row
+    * Confirmation: nothing is accepted from fewer than `min_rows` rows, and every later row
       is a check on the best estimate so far: where it disagrees by more than its own error,
       the best estimate's error grows to that disagreement. Tableau entries whose neighbours
       agree by accident (a "false plateau", at large steps of a saturating function or for
@@ -44,7 +44,7 @@ Note: Noise level
     `noise_level`, the absolute round-off of one value of f beyond eps_f·|f|, per direction
     and output; the checker builds it from the size of the analytic gradient,
     eps·Σ_i |x_i·d_i·∂_i f| (argument rounding), and from the noise it measured directly
-    (`_noise`). A wrong analytic gradient can only widen the first term by eps·|x/h| of
+    (`noise`). A wrong analytic gradient can only widen the first term by eps·|x/h| of
     itself, far below any error it could hide.
 
 Note: Exact steps
@@ -73,7 +73,8 @@ from typing import Any
 
 import numpy as np
 
-from ._stencils import FiniteDifference, backward, forward
+from .policy import DEFAULT, Ladder
+from .stencils import FiniteDifference, backward, forward
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 """Maps points X of shape (k, n) to values of shape (k, m), all float64."""
@@ -120,21 +121,6 @@ def _points(
     return moved.reshape(-1, x.size)
 
 
-RATIO = 2.0  # step ratio between rows of one tableau
-COARSE_RATIO = 8.0  # step jump when the ladder is above the function's length scale
-NONFINITE_RATIO = 64.0  # step jump after non-finite samples (overflow, a domain edge)
-MIN_ROWS = 3  # rows a tableau needs before its estimate is accepted
-STALL_ROWS = 2  # rows without improvement that end the ladder
-MAX_ROWS = 18  # rows per direction at the most, jumps and retries included
-NOISE_ULPS = 1.0  # round-off of one function value, in units of eps_f·|f|
-SNAP_HALVINGS = 40  # ladder depth (in halvings) below which probe points stay exact
-NOISY_RESTART = 128.0  # a round-off limited ladder starts again from about |x|
-KINK_SIGNIFICANCE = 32.0  # a jump must exceed this many times its own noise
-START_FACTOR = 2.0**-7  # first step, as a fraction of |x| (see start_steps); measured best
-_BUMP_GROWTH = 1.5  # one-sided slopes moving apart this fast as h halves: a bump, not a kink
-_TOO_BIG_RATIO = 0.45  # row differences must shrink like r^-2 = 0.25; slower means "too big"
-
-
 @dataclass(frozen=True, slots=True)
 class Estimates:
     """Derivative estimates along a batch of directions.
@@ -168,8 +154,7 @@ def ladder(
     method: FiniteDifference,
     *,
     eps_f: float,
-    rtol: float = 1e-12,
-    max_rows: int = MAX_ROWS,
+    policy: Ladder = DEFAULT,
     noise_level: np.ndarray | None = None,
 ) -> Estimates:
     """Estimate derivatives of f along every row of `directions` at once.
@@ -182,8 +167,7 @@ def ladder(
         start: (d,) the first step of each ladder.
         method: the stencil.
         eps_f: unit round-off of f's values (2.2e-16 for float64 code).
-        rtol: relative error at which a ladder may stop early.
-        max_rows: the most rows any direction may use.
+        policy: the step policy (ratios, rows, stopping accuracy).
         noise_level: (d, m) optional; round-off of one value of f beyond eps_f·|f|
             (Note: Noise level).
 
@@ -196,11 +180,11 @@ def ladder(
     center_weight = sum(w for o, w in zip(method.offsets, method.weights, strict=True) if o == 0)
     abs_weight_sum = float(np.sum(np.abs(method.weights)))
     q = method.order
-    cols = min(len(method.powers), max_rows) + 1
-    factors = np.array([RATIO**p - 1.0 for p in method.powers[: cols - 1]])
+    cols = min(len(method.powers), policy.max_rows) + 1
+    factors = np.array([policy.ratio**p - 1.0 for p in method.powers[: cols - 1]])
     # Extrapolation amplifies noise: column j combines (f+1)·T[i][j-1] - T[i-1][j-1] over f,
     # and the larger step of row i-1 carries r^-q of the noise (Note: Step choice).
-    amplification = np.cumprod([1.0, *((factors + 1 + RATIO**-q) / factors)])
+    amplification = np.cumprod([1.0, *((factors + 1 + policy.ratio**-q) / factors)])
     detect_kinks = method.kind == "central" and q == 1 and set(method.offsets) == {-1, 1}
 
     h = start.astype(float).copy()
@@ -231,14 +215,14 @@ def ladder(
         nonfinite[idx] = ~finite
         bad = idx[~finite]
         rows[bad] = 0  # leave the domain edge behind: smaller step, fresh tableau
-        h[bad] /= NONFINITE_RATIO
+        h[bad] /= policy.nonfinite_ratio
 
         ok = idx[finite]
         s = samples[finite]
         hk = h[ok] ** q
         est = (np.einsum("apm,p->am", s, weights) + center_weight * f0) / hk[:, None]
         scale = np.maximum(np.abs(s).max(axis=1), np.abs(f0))
-        per_value = NOISE_ULPS * eps_f * scale
+        per_value = policy.noise_ulps * eps_f * scale
         if noise_level is not None:
             per_value = per_value + noise_level[ok]
         noise = abs_weight_sum * per_value / hk[:, None]
@@ -266,7 +250,7 @@ def ladder(
         with np.errstate(invalid="ignore", divide="ignore"):
             shrink = diff / last_diff[ok]
         significant = (diff > 4 * noise) & (diff > 0.1 * np.abs(est))
-        too_big = (r >= 2) & (significant & (shrink > _TOO_BIG_RATIO)).any(axis=1)
+        too_big = (r >= 2) & (significant & (shrink > policy.too_big_ratio)).any(axis=1)
         last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
         if detect_kinks:
             # Across a bump (a saturating function: equal values on both sides) the one-sided
@@ -275,7 +259,9 @@ def ladder(
             jump = (s[:, 1] - 2 * f0 + s[:, 0]) / h[ok][:, None]
             with np.errstate(invalid="ignore", divide="ignore"):
                 growth = np.abs(jump) / np.abs(jumps[ok, -1])
-            bump = (np.abs(jump) > KINK_SIGNIFICANCE * 4 * noise) & (growth > _BUMP_GROWTH)
+            bump = (np.abs(jump) > policy.kink_significance * 4 * noise) & (
+                growth > policy.bump_growth
+            )
             too_big |= (r >= 1) & bump.any(axis=1)
 
         # The best entry of this row, per output; its error is never below its own noise.
@@ -299,7 +285,7 @@ def ladder(
         # steps are too big, and the ladder goes on down (bounded by max_rows). That holds
         # per output: one whose steps still straddle a nearby kink (a relu unit just off
         # zero) must not be stopped by the other outputs of its direction being done.
-        target = np.maximum(rtol * np.abs(best[ok]), 4 * noise)
+        target = np.maximum(policy.rtol * np.abs(best[ok]), 4 * noise)
         settled = (cur_err <= 8 * noise) | (best_err[ok] <= target)
         noise_bound = settled.all(axis=1)
         stalled[ok] = np.where(better.any(axis=1) | ~usable | ~noise_bound, 0, stalled[ok] + 1)
@@ -313,16 +299,16 @@ def ladder(
         rows[ok] = np.where(too_big, 0, r + 1)
         if detect_kinks:
             jumps[ok[too_big]] = np.nan
-        h[ok] /= np.where(too_big, COARSE_RATIO, RATIO)
+        h[ok] /= np.where(too_big, policy.coarse_ratio, policy.ratio)
 
-        converged = (rows[ok] >= MIN_ROWS) & (best_err[ok] <= target).all(axis=1)
-        done = converged | (stalled[ok] >= STALL_ROWS)
+        converged = (rows[ok] >= policy.min_rows) & (best_err[ok] <= target).all(axis=1)
+        done = converged | (stalled[ok] >= policy.stall_rows)
         active[ok[done]] = False
-        active[used >= max_rows] = False
+        active[used >= policy.max_rows] = False
 
     kink = np.zeros((d, m))
     if detect_kinks:
-        kink = _kinks(jumps, best, best_err, eps_f, f0, best_step)
+        kink = _kinks(jumps, best, best_err, eps_f, f0, best_step, policy)
     noise = np.where(best_err <= floor, floor, 0.0)
     return Estimates(best, best_err, best_step, kink, nonfinite, noise, evaluations)
 
@@ -334,6 +320,7 @@ def _kinks(
     eps_f: float,
     f0: np.ndarray,
     step: np.ndarray,
+    policy: Ladder,
 ) -> np.ndarray:
     """The slope jump where the last three rows show a constant one, else 0.
 
@@ -345,8 +332,8 @@ def _kinks(
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = jumps[:, 1:] / jumps[:, :-1]
     constant = ((ratios > 0.8) & (ratios < 1.25)).all(axis=1)
-    noise = NOISE_ULPS * eps_f * 4 * np.abs(f0)[None, :] / step[:, None]
-    significant = (np.abs(last) > KINK_SIGNIFICANCE * noise) & (
+    noise = policy.noise_ulps * eps_f * 4 * np.abs(f0)[None, :] / step[:, None]
+    significant = (np.abs(last) > policy.kink_significance * noise) & (
         np.abs(last) > 1e-6 * np.abs(np.nan_to_num(best))
     )
     converged = best_err <= 1e-3 * (np.abs(np.nan_to_num(best)) + np.abs(last))
@@ -383,16 +370,18 @@ def start_steps(x: np.ndarray, directions: Directions, factor: float) -> np.ndar
     return steps
 
 
-def exact_directions(x: np.ndarray, directions: np.ndarray, largest_factor: float) -> np.ndarray:
+def exact_directions(
+    x: np.ndarray, directions: np.ndarray, largest_factor: float, policy: Ladder = DEFAULT
+) -> np.ndarray:
     """Directions nudged so that every ladder point x + o·h·d is exactly representable.
 
     See Note: Exact steps. `largest_factor` is the largest start factor any ladder along these
-    directions will use; each component of h_max·d becomes a multiple of 2^SNAP_HALVINGS
+    directions will use; each component of h_max·d becomes a multiple of 2^policy.snap_halvings
     ulps of its coordinate, so the steps h_max/2^k keep it a multiple of one ulp. The change
-    to the direction is below 2^SNAP_HALVINGS·ulp(x_i)/h_max, about 1e-3 of a component.
+    to the direction is below 2^policy.snap_halvings·ulp(x_i)/h_max, about 1e-3 of a component.
     """
     h_max = start_steps(x, directions, largest_factor)[:, None]
-    quantum = 2.0**SNAP_HALVINGS * np.spacing(np.abs(x))[None, :]
+    quantum = 2.0**policy.snap_halvings * np.spacing(np.abs(x))[None, :]
     with np.errstate(over="ignore", invalid="ignore"):
         units = h_max * directions / quantum
     # Where x_i is 0 (x_i + h·d_i is then exact) or the quantum is below the component's own
@@ -412,15 +401,14 @@ def estimate(
     method: FiniteDifference,
     *,
     eps_f: float,
-    rtol: float = 1e-12,
-    start_factor: float = START_FACTOR,
+    policy: Ladder = DEFAULT,
     noise_level: np.ndarray | None = None,
     min_start: np.ndarray | None = None,
 ) -> Estimates:
     """Derivatives along `directions`: one ladder each, a second one where the first fell short.
 
     * Round-off limited (a large offset such as 1e8 + …): a second ladder from a step
-      `NOISY_RESTART` times larger, where high-order extrapolation keeps the truncation error
+      `policy.noisy_restart` times larger, where high-order extrapolation keeps the truncation error
       small while the noise shrinks with the step.
     * Non-finite down the whole ladder (sqrt or log at the edge of its domain): the forward
       and then the backward stencil of the same order.
@@ -429,20 +417,28 @@ def estimate(
     """
     if not isinstance(directions, Coordinates) and not directions.any(axis=1).all():
         raise ValueError("a direction is zero")
-    plain = start = start_steps(x, directions, start_factor)
+    plain = start = start_steps(x, directions, policy.start_factor)
     if min_start is not None:  # a floor from the round-off the caller expects (Note: Step choice)
         with np.errstate(divide="ignore", invalid="ignore"):
             floor = 2.0 ** np.ceil(np.log2(np.where(min_start > 0, min_start, 0.0)))
         start = np.minimum(np.maximum(start, floor), start_steps(x, directions, 0.5))
     result = ladder(
-        evaluate, x, f0, directions, start, method, eps_f=eps_f, rtol=rtol, noise_level=noise_level
+        evaluate,
+        x,
+        f0,
+        directions,
+        start,
+        method,
+        eps_f=eps_f,
+        policy=policy,
+        noise_level=noise_level,
     )
     retries: list[tuple[np.ndarray, np.ndarray, FiniteDifference]] = []
     # Round-off limited and an order of magnitude short of the target: worth a second ladder.
-    limited = (result.noise > 0) & (result.error > 10 * rtol * np.abs(result.value))
+    limited = (result.noise > 0) & (result.error > 10 * policy.rtol * np.abs(result.value))
     noisy = np.flatnonzero(limited.any(axis=1))
     if noisy.size:
-        retries.append((noisy, plain[noisy] * NOISY_RESTART, method))
+        retries.append((noisy, plain[noisy] * policy.noisy_restart, method))
     stuck = np.flatnonzero(result.nonfinite & ~np.isfinite(result.error).all(axis=1))
     if stuck.size and method.kind == "central":
         retries += [(stuck, start[stuck], side(method.order)) for side in (forward, backward)]
@@ -459,7 +455,7 @@ def estimate(
             first,
             stencil,
             eps_f=eps_f,
-            rtol=rtol,
+            policy=policy,
             noise_level=None if noise_level is None else noise_level[which],
         )
         evaluations += retry.evaluations

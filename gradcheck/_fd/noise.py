@@ -22,8 +22,8 @@ from math import comb
 
 import numpy as np
 
-from ._differentiable import Differentiable
-from ._richardson import exact_directions, sizes, start_steps
+from .._differentiable import Differentiable
+from .ladder import exact_directions, sizes, start_steps
 
 POINTS = 9
 LEVELS = 6

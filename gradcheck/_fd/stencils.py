@@ -8,7 +8,7 @@ a step h:  D(h) = h^-q · Σ_j w_j g(o_j h).  Taylor-expanding g around 0 gives
 so the weights are the solution of M_k = k!·[k = q] for k = 0 … p-1 (p points), computed here
 in exact rational arithmetic, and the truncation error is a series in the powers k - q for which
 the moment M_k does not vanish (2, 4, 6, … for central stencils; 1, 2, 3, … for one-sided
-ones). Richardson extrapolation (see `_richardson`) removes those powers one by one, which is
+ones). Richardson extrapolation (see `_fd.ladder`) removes those powers one by one, which is
 why a stencil carries them.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import factorial
 
-from ._errors import UsageError
+from .._errors import UsageError
 
 MAX_ORDER = 4
 _SERIES_TERMS = 8  # truncation-error powers kept: more than any extrapolation uses

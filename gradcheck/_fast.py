@@ -1,0 +1,201 @@
+"""Fast mode: seeded random projections, at a cost independent of the input size.
+
+Note: Random projections
+    Fast mode draws PROBES random directions per input leaf (each direction touches one leaf
+    only, so a small leaf is not drowned by a large one) and compares the directional
+    derivative J·v with its finite-difference estimate (forward mode) and ⟨u, J·v⟩ with
+    ⟨Jᵀu, v⟩ for a random cotangent u (reverse mode). The cost is a few ladders per leaf,
+    whatever the leaf's size; an error of relative size δ in one of k entries shifts a
+    projection by about δ/√k of its size, which is what bounds fast mode's power.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._compare import Numbers
+from ._differentiable import Differentiable, Leaf, Unsupported, locate
+from ._fd import LARGEST_START, Estimates, directional, exact_directions
+from ._judge import (
+    COTANGENT_SCALE,
+    Context,
+    Layout,
+    Route,
+    adjoint,
+    judge,
+    noise_aware_start,
+    noise_level,
+    units,
+)
+from ._results import CheckResult
+
+PROBES = 3
+
+
+def probes(fn: Differentiable, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """PROBES random directions per input leaf, each supported on its leaf only.
+
+    They are nudged so that finite differences along them step exactly (Note: Exact steps).
+    """
+    directions, names = [], []
+    for leaf in fn.inputs:
+        for k in range(PROBES):
+            d = np.zeros(fn.n)
+            r = rng.standard_normal(leaf.size)
+            d[leaf.offset : leaf.offset + leaf.size] = r / np.abs(r).max()
+            directions.append(d)
+            names.append(f"{leaf.name} (probe {k})")
+    return exact_directions(fn.x0, np.array(directions), LARGEST_START), names
+
+
+@dataclass(frozen=True)
+class _Projections:
+    """The entries of one route: J·v per output (forward), or ⟨u, J·v⟩ per probe (reverse).
+
+    Attributes:
+        route: which analytic derivative the entries check.
+        v: (k, n) the probe directions; u: (k, m) the random cotangents.
+        names: one per probe. outputs: fn's output leaves. width: entries per probe.
+    """
+
+    route: Route
+    v: np.ndarray
+    u: np.ndarray
+    names: list[str]
+    outputs: tuple[Leaf, ...]
+    width: int
+
+    def numbers(self, e: Estimates, which: np.ndarray) -> Numbers:
+        """The numeric side for probes `which`."""
+        step = np.broadcast_to(e.step[:, None], (len(which), self.width)).copy()
+        if self.route == "forward":
+            return Numbers(e.value, e.error, e.noise, e.kink, step)
+        w, size = self.u[which], np.abs(self.u[which])
+        return Numbers(
+            _project(w, e.value),
+            _project(size, e.error),
+            _project(size, e.noise),
+            _project(size, np.abs(e.kink)),
+            step,
+        )
+
+    def probe(self, flat: int) -> tuple[np.ndarray, np.ndarray]:
+        """(direction, cotangent) of one entry, for the Taylor-remainder test."""
+        row, col = divmod(flat, self.width)
+        m = self.u.shape[1]
+        return self.v[row], (self.u[row] if self.route == "reverse" else units(m, col, col + 1)[0])
+
+    def where(self, flat: int) -> str:
+        """The name of one entry: "input[0] (probe 1) -> output[2]"."""
+        row, col = divmod(flat, self.width)
+        if self.route == "forward":
+            suffix = "" if self.width == 1 else f" -> {locate(self.outputs, col)}"
+        else:
+            suffix = f" -> {locate((Leaf('<u, J v>', (), 'float64', 0),), col)}"
+        return f"{self.names[row]}{suffix}"
+
+    def layout(self, level: np.ndarray) -> Layout:
+        return Layout(
+            numbers=self.numbers,
+            contested=lambda result: np.flatnonzero(result.mismatch.any(axis=1)),
+            index=lambda which: which,
+            probe=self.probe,
+            directions=lambda which: self.v[which],
+            noise_level=level,
+        )
+
+
+def _project(weight: np.ndarray, part: np.ndarray) -> np.ndarray:
+    total: np.ndarray = (weight * part).sum(axis=1)
+    return total[:, None]
+
+
+def _analytic(
+    fn: Differentiable, v: np.ndarray, u: np.ndarray, routes: tuple[Route, ...], notes: list[str]
+) -> tuple[dict[Route, np.ndarray], np.ndarray | None]:
+    """Projections of the analytic derivative by each route, and the reverse rows Jᵀu."""
+    analytic: dict[Route, np.ndarray] = {}
+    reverse_rows = None
+    if "reverse" in routes:
+        try:
+            reverse_rows = fn.vjps(fn.x0, COTANGENT_SCALE * u) / COTANGENT_SCALE  # (k, n)
+            analytic["reverse"] = (reverse_rows * v).sum(axis=1)[:, None]
+        except Unsupported as why:
+            notes.append(f"reverse mode not checked: {why}")
+    if "forward" in routes:
+        try:
+            analytic["forward"] = fn.jvps(fn.x0, v)  # (k, m)
+        except Unsupported as why:
+            notes.append(f"forward mode not checked: {why}")
+    return analytic, reverse_rows
+
+
+def fast(
+    ctx: Context, routes: tuple[Route, ...] | None = None
+) -> tuple[list[CheckResult], list[str]]:
+    """Check seeded random projections of the Jacobian; the results and notes.
+
+    `routes` narrows the context's routes (full mode probes forward mode on large inputs).
+    """
+    fn = ctx.fn
+    notes: list[str] = []
+    routes = ctx.routes if routes is None else routes
+    v, names = probes(fn, ctx.rng)
+    u = ctx.rng.standard_normal((len(v), fn.m))
+    analytic, reverse_rows = _analytic(fn, v, u, routes, notes)
+    if not analytic:
+        return [], notes
+
+    spread = np.zeros((len(v), fn.m))
+    slope = np.abs(next(iter(analytic.values()))).max(axis=1)
+    if reverse_rows is not None:  # per probe, shared by its outputs
+        total = np.abs(reverse_rows * v * fn.x0[None, :]).sum(axis=1)
+        size = np.maximum(np.abs(u).max(axis=1), np.finfo(np.float64).tiny)
+        spread[:] = np.nan_to_num(total / size, posinf=0.0)[:, None]
+        slope = np.abs(reverse_rows * v).sum(axis=1)  # ⟨g, v⟩ can cancel; its terms cannot
+    level = noise_level(ctx, spread)
+    least = noise_aware_start(ctx, level, np.nan_to_num(slope, posinf=0.0))
+    est = directional(ctx.source, ctx.s0, v, level, least)
+    spent = est.evaluations
+    every = np.arange(len(v))
+    results = []
+    resolution: np.ndarray | None = None
+    for route, a in analytic.items():
+        entries = _Projections(route, v, u, names, fn.outputs, a.shape[1])
+        scale = (
+            np.abs(reverse_rows * v).sum(axis=1)[:, None]
+            if route == "reverse" and reverse_rows is not None
+            else None
+        )
+        judged, comparison = judge(
+            ctx,
+            route,
+            a,
+            entries.numbers(est, every),
+            entries.layout(level),
+            entries.where,
+            spent,
+            scale,
+        )
+        if ctx.reports(route):
+            results += judged
+        if route == "reverse":  # the budget of <u, J v>: what the adjoint check compares
+            resolution = comparison.allowed
+        spent = 0
+    if len(analytic) == 2 and reverse_rows is not None and "adjoint" in ctx.kinds:
+        by_reverse = (reverse_rows * v).sum(axis=1)[:, None]
+        by_forward = (u * analytic["forward"]).sum(axis=1)[:, None]
+        scale = np.abs(reverse_rows * v).sum(axis=1) + np.abs(u * analytic["forward"]).sum(axis=1)
+        results.append(
+            adjoint(
+                by_reverse,
+                by_forward,
+                names.__getitem__,
+                ctx,
+                scale[:, None],
+                resolution=resolution,
+            )
+        )
+    return results, notes

@@ -1,0 +1,36 @@
+"""The finite-difference engine: stencils, the adaptive ladder, estimates, measured noise.
+
+It works on float64 NumPy only and knows nothing of frameworks or verdicts: the checker hands
+it a `Differentiable` (or a plain batched function) and gets derivative estimates with error
+bars back. `derivative` is the engine on its own, for users.
+"""
+
+from .derivative import Derivative, derivative
+from .estimate import chunk_size, directional, thorough
+from .ladder import Coordinates, Directions, Estimates, estimate, exact_directions, start_steps
+from .noise import measure_noise
+from .policy import DEFAULT, LARGEST_START, THOROUGH, Ladder
+from .stencils import FiniteDifference, backward, central, forward
+
+__all__ = [
+    "DEFAULT",
+    "LARGEST_START",
+    "THOROUGH",
+    "Coordinates",
+    "Derivative",
+    "Directions",
+    "Estimates",
+    "FiniteDifference",
+    "Ladder",
+    "backward",
+    "central",
+    "chunk_size",
+    "derivative",
+    "directional",
+    "estimate",
+    "exact_directions",
+    "forward",
+    "measure_noise",
+    "start_steps",
+    "thorough",
+]

@@ -1,0 +1,62 @@
+"""The step-choice policy of the finite-difference engine, as one frozen value.
+
+Every number that decides how a ladder of steps starts, grows, shrinks and stops lives here,
+so that a check's strategy is a value passed down (`Ladder`), not module constants threaded
+through five files. The figures are measured, not guessed: see Note: Step choice and error
+estimate in `ladder`, and the power benchmark (`benchmarks/power.py`) that validates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """How one ladder of steps runs along a direction.
+
+    Attributes:
+        start_factor: first step as a fraction of |x| along the direction (a power of two is
+            taken below it); 2^-7 measured best for cost at no loss of power.
+        rtol: relative error at which a ladder may stop early.
+        ratio: step ratio between rows of one tableau.
+        coarse_ratio: step jump when the ladder is above the function's length scale.
+        nonfinite_ratio: step jump after non-finite samples (overflow, a domain edge).
+        min_rows: rows a tableau needs before its estimate is accepted.
+        stall_rows: rows without improvement that end the ladder.
+        max_rows: rows per direction at the most, jumps and retries included.
+        noise_ulps: round-off of one function value, in units of eps_f·|f|.
+        snap_halvings: ladder depth (in halvings) below which probe points stay exact.
+        noisy_restart: a round-off limited ladder starts again this many times higher.
+        kink_significance: a jump in one-sided slopes must exceed this many times its noise.
+        bump_growth: one-sided slopes moving apart this fast as h halves: a bump, not a kink.
+        too_big_ratio: row differences must shrink like r^-2 = 0.25; slower means "too big".
+        step_target: relative round-off a first ladder should stay under when the caller
+            knows the derivative's size (the noise-aware start floor).
+    """
+
+    start_factor: float = 2.0**-7
+    rtol: float = 1e-9
+    ratio: float = 2.0
+    coarse_ratio: float = 8.0
+    nonfinite_ratio: float = 64.0
+    min_rows: int = 3
+    stall_rows: int = 2
+    max_rows: int = 18
+    noise_ulps: float = 1.0
+    snap_halvings: int = 40
+    noisy_restart: float = 128.0
+    kink_significance: float = 32.0
+    bump_growth: float = 1.5
+    too_big_ratio: float = 0.45
+    step_target: float = 1e-9
+
+
+DEFAULT = Ladder()
+"""The first, cheap ladder every entry gets."""
+
+THOROUGH = tuple(Ladder(start_factor=s, rtol=1e-14) for s in (1.0, 0.1, 0.01, 0.001))
+"""The second look at contested entries: ladders from four starts, one to four decades apart."""
+
+LARGEST_START = max(policy.start_factor for policy in THOROUGH) * DEFAULT.noisy_restart
+"""The largest first step (relative to |x|) any ladder may take, for snapping directions."""

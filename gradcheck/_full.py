@@ -1,0 +1,138 @@
+"""Full mode: every entry of the Jacobian, by reverse mode, forward mode and differences.
+
+The analytic Jacobian comes from m vector-Jacobian products (reverse mode) and n
+Jacobian-vector products (forward mode); the numeric one from one ladder per input
+coordinate. Each is judged entry by entry, and the two analytic routes against each other.
+Above FORWARD_FULL_LIMIT inputs, forward mode is checked by random projections instead
+(`_fast`), since n JVPs would cost more than the check they serve.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._compare import Numbers
+from ._differentiable import Differentiable, Unsupported
+from ._fast import fast
+from ._fd import Coordinates, Estimates, chunk_size, directional
+from ._judge import (
+    COTANGENT_SCALE,
+    Context,
+    Layout,
+    Route,
+    adjoint,
+    entry_name,
+    judge,
+    noise_aware_start,
+    noise_level,
+    units,
+)
+from ._results import CheckResult
+
+FORWARD_FULL_LIMIT = 2048  # above this many inputs, forward mode is probed, not run per column
+
+
+def reverse_jacobian(fn: Differentiable) -> np.ndarray:
+    """The (m, n) Jacobian from m vector-Jacobian products (Note: Cotangent scaling)."""
+    size = chunk_size(fn, 1)
+    blocks = [
+        fn.vjps(fn.x0, COTANGENT_SCALE * units(fn.m, i, i + size)) for i in range(0, fn.m, size)
+    ]
+    return np.concatenate(blocks) / COTANGENT_SCALE
+
+
+def forward_jacobian(fn: Differentiable) -> np.ndarray:
+    """The (m, n) Jacobian from n Jacobian-vector products."""
+    size = chunk_size(fn, 1)
+    blocks = [fn.jvps(fn.x0, units(fn.n, i, i + size)) for i in range(0, fn.n, size)]
+    return np.concatenate(blocks).T
+
+
+def _analytic(
+    fn: Differentiable, routes: tuple[Route, ...], notes: list[str]
+) -> dict[Route, np.ndarray]:
+    """The analytic Jacobian by every route asked for that the function supports."""
+    analytic: dict[Route, np.ndarray] = {}
+    if "reverse" in routes:
+        try:
+            analytic["reverse"] = reverse_jacobian(fn)
+        except Unsupported as why:
+            notes.append(f"reverse mode not checked: {why}")
+    if "forward" not in routes:
+        return analytic
+    if fn.n > FORWARD_FULL_LIMIT:
+        notes.append(
+            f"forward mode checked by random projections: {fn.n} inputs exceed "
+            f"{FORWARD_FULL_LIMIT} JVPs"
+        )
+        return analytic
+    try:
+        analytic["forward"] = forward_jacobian(fn)
+    except Unsupported as why:
+        notes.append(f"forward mode not checked: {why}")
+    return analytic
+
+
+def _layout(fn: Differentiable, level: np.ndarray) -> Layout:
+    """Entries are Jacobian columns: the numeric side differentiates along coordinates."""
+
+    def numbers(est: Estimates, which: np.ndarray) -> Numbers:
+        step = np.broadcast_to(est.step[None, :], (fn.m, len(which))).copy()
+        return Numbers(est.value.T, est.error.T, est.noise.T, est.kink.T, step)
+
+    def probe(flat: int) -> tuple[np.ndarray, np.ndarray]:
+        row, col = divmod(flat, fn.n)
+        return units(fn.n, col, col + 1)[0], units(fn.m, row, row + 1)[0]
+
+    return Layout(
+        numbers=numbers,
+        contested=lambda result: np.flatnonzero(result.mismatch.any(axis=0)),
+        index=lambda which: (slice(None), which),
+        probe=probe,
+        directions=lambda which: Coordinates(which, fn.n),
+        noise_level=level,
+    )
+
+
+def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
+    """Check every Jacobian entry; the results and notes (routes not checked, and why)."""
+    fn = ctx.fn
+    notes: list[str] = []
+    analytic = _analytic(fn, ctx.routes, notes)
+    if not analytic:
+        return [], notes
+
+    magnitude = np.max([np.nan_to_num(np.abs(a), posinf=0.0) for a in analytic.values()], axis=0)
+    level = noise_level(ctx, (magnitude * np.abs(fn.x0)[None, :]).T)  # (n, m)
+    layout = _layout(fn, level)
+    least = noise_aware_start(ctx, level, magnitude.max(axis=0))
+    every = np.arange(fn.n)
+    est = directional(ctx.source, ctx.s0, Coordinates(every, fn.n), level, least)
+    spent = est.evaluations
+    where = entry_name(fn.inputs, fn.outputs, fn.n)
+    results: list[CheckResult] = []
+    unresolved = np.zeros((fn.m, fn.n), dtype=bool)
+    resolution = np.zeros((fn.m, fn.n))
+    for route, a in analytic.items():
+        judged, comparison = judge(ctx, route, a, layout.numbers(est, every), layout, where, spent)
+        if ctx.reports(route):
+            results += judged
+        unresolved |= comparison.unresolved
+        resolution = np.fmax(resolution, comparison.allowed)
+        spent = 0
+    if fn.n > FORWARD_FULL_LIMIT and "forward" in ctx.routes:
+        fast_results, fast_notes = fast(ctx, routes=("forward",))
+        results += fast_results
+        notes += fast_notes
+    if len(analytic) == 2 and "adjoint" in ctx.kinds:
+        results.append(
+            adjoint(
+                analytic["reverse"],
+                analytic["forward"],
+                where,
+                ctx,
+                undecidable=unresolved,
+                resolution=resolution,
+            )
+        )
+    return results, notes

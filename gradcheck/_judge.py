@@ -1,0 +1,283 @@
+"""Deciding one check: analytic entries against their numerical estimates, and the wording.
+
+Both ways of checking an order of derivatives (`_full`: every entry, `_fast`: projections) end
+here. `judge` compares, gives contested entries a thorough second estimate, asks the Taylor
+remainder for a second opinion on borderline ones, and names a likely cause; `adjoint`
+compares reverse with forward mode, which needs no finite differences at all.
+
+Note: Cotangent scaling
+    Reverse-mode cotangents are multiplied by COTANGENT_SCALE (not a power of two) and the
+    result divided by it again. A correct backward is linear in its incoming gradient and
+    does not notice; a backward that ignores grad_output (a real, recurring bug) comes back
+    off by exactly that factor, even for scalar losses where the cotangent would otherwise
+    be 1 and the bug invisible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from ._compare import Comparison, Numbers, compare, summarise
+from ._diagnosis import likely_cause
+from ._differentiable import Differentiable, Leaf, locate
+from ._fd import DEFAULT, Coordinates, Directions, Estimates, directional, thorough
+from ._results import CheckResult, Kind, Tolerance
+from ._taylor import review
+
+COTANGENT_SCALE = 1.7
+NOISE_SIGMAS = 3.0
+
+Route = Literal["reverse", "forward"]
+"""Which derivative of the framework a comparison checks: vector-Jacobian or Jacobian-vector."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything one order of checks needs.
+
+    Attributes:
+        fn: the analytic side. source: the numeric side (fn, or the surrogate).
+        f0, s0: their values at the point. plain: fn itself when a surrogate is declared,
+        to tell an override that is not in effect from a wrong one. sigma: the measured
+        round-off noise of source's values. routes, kinds: what `checks=` asked for; a route
+        is computed when its own check or the adjoint check needs it.
+    """
+
+    fn: Differentiable
+    source: Differentiable
+    f0: np.ndarray
+    s0: np.ndarray
+    tolerance: Tolerance
+    rng: np.random.Generator
+    order: int
+    surrogate: bool
+    plain: Differentiable | None
+    sigma: np.ndarray  # measured round-off of source's values, per output (Note: Measured noise)
+    routes: tuple[Route, ...] = ("reverse", "forward")  # the analytic routes to compute
+    kinds: tuple[str, ...] = ("vjp", "jvp", "adjoint")  # the checks to report
+
+    def reports(self, route: Route) -> bool:
+        """Whether the comparison of `route` with differences is a check the user asked for."""
+        return ("vjp" if route == "reverse" else "jvp") in self.kinds
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one check's entries relate to the directions the engine differentiates along.
+
+    Attributes:
+        numbers: turns estimates along directions[which] into entries (rows or columns).
+        contested: the directions behind the mismatched entries of a comparison.
+        index: where the entries of those directions sit, for `Numbers.assign`.
+        probe: (direction, cotangent) of one flat entry, for the Taylor-remainder test.
+        directions: rows of the directions (coordinate directions are built on demand).
+        noise_level: Note: Noise level in `_fd.ladder`, per direction.
+    """
+
+    numbers: Callable[[Estimates, np.ndarray], Numbers]
+    contested: Callable[[Comparison], np.ndarray]
+    index: Callable[[np.ndarray], Any]
+    probe: Callable[[int], tuple[np.ndarray, np.ndarray]]
+    directions: Callable[[np.ndarray], Directions]
+    noise_level: np.ndarray
+
+
+def kind_of(ctx: Context, route: Route) -> Kind:
+    """The kind a comparison is reported as."""
+    if ctx.order > 1:
+        return "hvp"
+    if ctx.surrogate:
+        return "surrogate"
+    return "vjp" if route == "reverse" else "jvp"
+
+
+def noise_aware_start(ctx: Context, noise_level: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """The smallest first step per direction that keeps the ladder above round-off.
+
+    With three rows h, h/2, h/4 of a central difference, round-off in the last row is about
+    4·(noise of one value)/h, and extrapolation amplifies it up to about 2x; asking for
+    `step_target` of the derivative's size there gives h >= 8·noise/(step_target·|slope|).
+    `slope` (d,) is the analytic derivative's size along each direction; where it is 0 (a
+    missing gradient) there is no floor.
+    """
+    per_value = DEFAULT.noise_ulps * ctx.source.eps * np.abs(ctx.s0)[None, :] + noise_level
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = 8 * per_value.max(axis=1) / (DEFAULT.step_target * slope)
+    least: np.ndarray = np.where(np.isfinite(floor) & (slope > 0), floor, 0.0)
+    return least
+
+
+def noise_level(ctx: Context, sensitivity: np.ndarray) -> np.ndarray:
+    """Round-off of one value of f beyond eps·|f| (Note: Noise level in `_fd.ladder`).
+
+    `sensitivity` (d, m) is Σ_i |x_i·d_i·∂_i f| from the analytic side: argument rounding.
+    The measured noise counts NOISE_SIGMAS standard deviations.
+    """
+    level: np.ndarray = (
+        DEFAULT.noise_ulps * ctx.source.eps * sensitivity + NOISE_SIGMAS * ctx.sigma[None, :]
+    )
+    return level
+
+
+def entry_name(inputs: tuple[Leaf, ...], outputs: tuple[Leaf, ...], n: int) -> Callable[[int], str]:
+    """Names flat entries of an (m, n) Jacobian: "input[0][2] -> output[1]"."""
+    scalar_out = len(outputs) == 1 and outputs[0].size == 1
+
+    def where(flat: int) -> str:
+        row, col = divmod(flat, n)
+        name = locate(inputs, col)
+        return name if scalar_out else f"{name} -> {locate(outputs, row)}"
+
+    return where
+
+
+def units(n: int, start: int, stop: int) -> np.ndarray:
+    """Unit vectors e_start … e_stop-1 of R^n as dense rows (for the analytic side)."""
+    return Coordinates(np.arange(start, min(stop, n)), n).dense()
+
+
+_NOT_IN_EFFECT = (
+    "the override is NOT in effect: the analytic gradient equals the derivative of "
+    "fn itself, not the surrogate's (the custom rule is bypassed)"
+)
+
+
+def judge(
+    ctx: Context,
+    route: Route,
+    analytic: np.ndarray,
+    numbers: Numbers,
+    layout: Layout,
+    where: Callable[[int], str],
+    spent: int,
+    scale: np.ndarray | None = None,
+) -> tuple[list[CheckResult], Comparison]:
+    """Compare, re-estimate contested entries, ask for second opinions, and word the result."""
+    eps_a = ctx.fn.analytic_eps
+
+    def compared() -> Comparison:
+        return compare(analytic, numbers, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale)
+
+    result = compared()
+    if result.mismatch.any():
+        which = layout.contested(result)
+        second = thorough(ctx.source, ctx.s0, layout.directions(which), layout.noise_level[which])
+        spent += second.evaluations
+        numbers.assign(layout.index(which), layout.numbers(second, which))
+        result = compared()
+    result, opinion = review(
+        ctx.source,
+        ctx.s0,
+        ctx.sigma,
+        result,
+        analytic,
+        numbers.value,
+        layout.probe,
+        where,
+        ctx.order,
+    )
+    cause = (
+        _cause(ctx, route, analytic, numbers, layout, result) if result.verdict == "fail" else None
+    )
+    summary = summarise(
+        kind_of(ctx, route),
+        result,
+        analytic,
+        numbers,
+        where,
+        tolerance=ctx.tolerance,
+        order=ctx.order,
+        evaluations=spent,
+        cause=cause,
+    )
+    return [summary] + ([opinion] if opinion is not None else []), result
+
+
+def _cause(
+    ctx: Context,
+    route: Route,
+    analytic: np.ndarray,
+    numbers: Numbers,
+    layout: Layout,
+    result: Comparison,
+) -> str | None:
+    """The likely cause of a failure, and whether a declared override is in effect at all."""
+    cause = None
+    if route == "reverse" or analytic.shape[1] == ctx.fn.n:
+        cause = likely_cause(
+            analytic,
+            numbers.value,
+            result.mismatch,
+            ctx.fn.inputs,
+            cotangent_scale=COTANGENT_SCALE if route == "reverse" else 1.0,
+        )
+    if ctx.surrogate and ctx.plain is not None:
+        which = layout.contested(result)
+        own = directional(ctx.plain, ctx.f0, layout.directions(which), layout.noise_level[which])
+        agrees = compare(
+            analytic[layout.index(which)],
+            layout.numbers(own, which),
+            eps_a=ctx.fn.analytic_eps,
+            tolerance=ctx.tolerance,
+        )
+        if agrees.verdict == "pass":
+            cause = _NOT_IN_EFFECT
+    return cause
+
+
+def adjoint(
+    reverse: np.ndarray,
+    forward: np.ndarray,
+    where: Callable[[int], str],
+    ctx: Context,
+    scale: np.ndarray | None = None,
+    undecidable: np.ndarray | None = None,
+    resolution: np.ndarray | None = None,
+) -> CheckResult:
+    """Reverse against forward mode: the same numbers by two routes, no step involved.
+
+    Entries the finite differences could not tell from zero (`undecidable`) are where both
+    routes may return nothing but round-off, such as the gradient of a loss that is
+    identically 0; a disagreement there is unresolved, not a failure.
+
+    Each route rounds on its own, at the scale of intermediate terms the checker cannot see
+    (JAX's tanh-approximated gelu computes a 1e-13 derivative from terms near 1 by
+    cancellation, differently in each mode: 10x the analytic rounding budget, measured). So
+    the routes must also differ by more than the finite differences can resolve for that
+    entry (`resolution`: the budget of the finite-difference comparisons) before they are
+    called inconsistent; below it, the numbers cannot say which route is off.
+    """
+    zeros = np.zeros_like(forward)
+    slack = zeros if resolution is None else resolution / ctx.tolerance.safety
+    other = Numbers(forward, slack, zeros, zeros, zeros)
+    result = compare(
+        reverse, other, eps_a=ctx.fn.analytic_eps, tolerance=ctx.tolerance, scale=scale
+    )
+    if undecidable is not None:
+        result = replace(
+            result,
+            mismatch=result.mismatch & ~undecidable,
+            unresolved=result.unresolved | (result.mismatch & undecidable),
+        )
+    cause = (
+        (
+            "forward and reverse mode disagree: the custom forward (jvp) and backward (vjp) "
+            "rules are inconsistent"
+        )
+        if result.verdict == "fail"
+        else None
+    )
+    return summarise(
+        "adjoint",
+        result,
+        reverse,
+        other,
+        where,
+        tolerance=ctx.tolerance,
+        order=ctx.order,
+        cause=cause,
+    )

@@ -1,0 +1,104 @@
+"""Orders 1 … n: each order's analytic derivative against differences of the order below.
+
+Order 1 compares fn's derivatives with differences of fn (or of the surrogate). Order k
+differentiates the analytic (k-1)-th derivative map x ↦ J(x)ᵀu numerically, which needs
+nothing but the framework's ability to differentiate its own derivatives; an order stops the
+climb when it does not pass, since the next would only echo it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._differentiable import Differentiable, Unsupported
+from ._fast import fast
+from ._fd import measure_noise
+from ._full import full
+from ._judge import Context, Route
+from ._options import Options
+from ._results import CheckResult, Tolerance, worst_verdict
+
+
+@dataclass
+class Orders:
+    """The results of climbing the orders, and where the climb ended.
+
+    Attributes:
+        checks: every check's result, in order. notes: the checker's own facts.
+        current: the derivative map checked last (its adapter notes belong in the report).
+    """
+
+    checks: list[CheckResult]
+    notes: list[str]
+    current: Differentiable
+
+
+def check_orders(
+    target: Differentiable,
+    source: Differentiable,
+    values: tuple[np.ndarray, np.ndarray],
+    options: Options,
+    tolerance: Tolerance,
+    rng: np.random.Generator,
+    surrogate: bool,
+) -> Orders:
+    """Check orders 1 … options.order of target against differences of source.
+
+    `values` are (target, source) at the point; `surrogate` says that source is a declared
+    surrogate (then order 1 is a "surrogate" check and target itself tells whether the
+    override is in effect).
+    """
+    done = Orders([], [], target)
+    numeric_source, (c0, cs0) = source, values
+    for k in range(1, options.order + 1):
+        if k > 1:
+            if worst_verdict([c.verdict for c in done.checks]) != "pass":
+                done.notes.append(f"order {k} and above not checked: order {k - 1} did not pass")
+                break
+            u = (
+                np.ones(done.current.m)
+                if done.current.m == 1
+                else rng.standard_normal(done.current.m)
+            )
+            try:
+                done.current = done.current.gradient_map(u)
+            except Unsupported as skipped:
+                done.notes.append(f"order {k} and above not checked: {skipped}")
+                break
+            numeric_source = done.current
+            c0 = cs0 = done.current.value(done.current.x0)
+            if not np.isfinite(c0).all():
+                message = f"the order-{k - 1} analytic derivative is NaN or inf at this point"
+                done.checks.append(CheckResult("hvp", "nonfinite", message, order=k))
+                break
+        sigma = np.maximum(measure_noise(numeric_source, cs0, rng), options.nondet_tol)
+        context = Context(
+            done.current,
+            numeric_source,
+            c0,
+            cs0,
+            tolerance,
+            rng,
+            order=k,
+            surrogate=surrogate and k == 1,
+            plain=target if k == 1 else None,
+            sigma=sigma,
+            routes=_routes(options),
+            kinds=options.checks,
+        )
+        results, notes = full(context) if options.mode == "full" else fast(context)
+        done.checks += results
+        done.notes += notes
+    return done
+
+
+def _routes(options: Options) -> tuple[Route, ...]:
+    wanted = set(options.checks)
+    routes: list[Route] = []
+    if wanted & {"vjp", "adjoint"}:
+        routes.append("reverse")
+    if wanted & {"jvp", "adjoint"}:
+        routes.append("forward")
+    return tuple(routes)
