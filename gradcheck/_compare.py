@@ -139,26 +139,56 @@ def summarise(
 ) -> CheckResult:
     """Word a comparison as a CheckResult with the worst entries as evidence."""
     verdict = result.verdict
-    flat_a, flat_n, flat_b = analytic.ravel(), numbers.value.ravel(), numbers.bound.ravel()
-    allowed, flat_steps = result.allowed.ravel(), numbers.step.ravel()
-    kink = numbers.kink
-    focus = {
+    flat_b, flat_steps = numbers.bound.ravel(), numbers.step.ravel()
+    worst, ratio = _evidence(result, analytic, numbers, where)
+    bounds = flat_b[np.isfinite(flat_b)]
+    step = Step(
+        float(np.median(flat_steps)) if flat_steps.size else 0.0,
+        float(bounds.max()) if bounds.size == flat_b.size and bounds.size else None,
+    )
+    return CheckResult(
+        kind,
+        verdict,
+        _message(result, analytic.size, worst, ratio, numbers.kink),
+        tolerance,
+        step,
+        worst,
+        order,
+        analytic.size,
+        evaluations,
+        cause if verdict == "fail" else None,
+    )
+
+
+def _focus(result: Comparison) -> np.ndarray | None:
+    """The entries a finding is about (None for a pass)."""
+    return {
         "nonfinite": result.nonfinite,
         "fail": result.mismatch,
         "nondifferentiable": result.kinked,
         "inconclusive": result.unresolved,
-    }.get(verdict)
+    }.get(result.verdict)
+
+
+def _evidence(
+    result: Comparison, analytic: np.ndarray, numbers: Numbers, where: Callable[[int], str]
+) -> tuple[tuple[Evidence, ...], np.ndarray]:
+    """The worst entries first (a finding's evidence is its offending entries only), and
+    |diff|/tol per entry, ranked so that the entries a finding is about come first."""
+    flat_a, flat_n, flat_b = analytic.ravel(), numbers.value.ravel(), numbers.bound.ravel()
+    allowed, flat_steps = result.allowed.ravel(), numbers.step.ravel()
+    focus = _focus(result)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.abs(flat_a - flat_n) / allowed
     ratio = np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
     if focus is not None:
         ratio = (
             np.where(focus.ravel(), np.inf, ratio)
-            if verdict != "fail"
+            if result.verdict != "fail"
             else np.where(focus.ravel(), ratio, -1.0)
         )
     order_idx = np.argsort(-ratio, kind="stable")[:WORST_SHOWN]
-    if focus is not None:  # a finding's evidence is the offending entries, nothing else
+    if focus is not None:
         order_idx = order_idx[focus.ravel()[order_idx]]
     worst = tuple(
         Evidence(
@@ -171,54 +201,43 @@ def summarise(
         )
         for i in order_idx
     )
-    total = analytic.size
-    finite_ratio = ratio[np.isfinite(ratio) & (ratio >= 0)]
+    return worst, ratio[order_idx] if result.verdict == "fail" else ratio
+
+
+def _message(
+    result: Comparison,
+    total: int,
+    worst: tuple[Evidence, ...],
+    ratio: np.ndarray,
+    kink: np.ndarray,
+) -> str:
+    """One line: how many entries, how far off, and where first."""
     top = worst[0] if worst else None
-    if verdict == "pass":
-        message = (
+    at = top.where if top else "?"
+    if result.verdict == "pass":
+        finite_ratio = ratio[np.isfinite(ratio) & (ratio >= 0)]
+        return (
             f"{total} entries agree; worst |diff|/tol = {float(finite_ratio.max(initial=0.0)):.2g}"
         )
-    elif verdict == "fail":
-        count = int(result.mismatch.sum())
-        worst_ratio = float(ratio[order_idx[0]]) if order_idx.size else float("nan")
-        message = (
-            f"{count} of {total} entries differ, the worst by {worst_ratio:.3g}x its "
-            f"tolerance, at {top.where if top else '?'}"
+    if result.verdict == "fail":
+        worst_ratio = float(ratio[0]) if ratio.size else float("nan")
+        return (
+            f"{int(result.mismatch.sum())} of {total} entries differ, the worst by "
+            f"{worst_ratio:.3g}x its tolerance, at {at}"
         )
-    elif verdict == "nonfinite":
-        count = int(result.nonfinite.sum())
-        message = (
-            f"{count} of {total} analytic entries are NaN or inf where the function is "
-            f"finite; first at {top.where if top else '?'}"
+    if result.verdict == "nonfinite":
+        return (
+            f"{int(result.nonfinite.sum())} of {total} analytic entries are NaN or inf where "
+            f"the function is finite; first at {at}"
         )
-    elif verdict == "nondifferentiable":
-        count = int(result.kinked.sum())
-        jump = float(np.max(np.abs(kink)))
-        message = (
-            f"{count} of {total} entries sit on a kink: one-sided slopes differ by up to "
-            f"{jump:.3g} (relu/abs at 0, a tie in max/min, a jump); first at "
-            f"{top.where if top else '?'}"
+    if result.verdict == "nondifferentiable":
+        return (
+            f"{int(result.kinked.sum())} of {total} entries sit on a kink: one-sided slopes "
+            f"differ by up to {float(np.max(np.abs(kink))):.3g} (relu/abs at 0, a tie in "
+            f"max/min, a jump); first at {at}"
         )
-    else:
-        count = int(result.unresolved.sum())
-        message = (
-            f"{count} of {total} entries could not be resolved: the finite-difference "
-            f"error is as large as the derivative (e.g. {top.describe() if top else ''})"
-        )
-    bounds = flat_b[np.isfinite(flat_b)]
-    step = Step(
-        float(np.median(flat_steps)) if flat_steps.size else 0.0,
-        float(bounds.max()) if bounds.size == flat_b.size and bounds.size else None,
-    )
-    return CheckResult(
-        kind,
-        verdict,
-        message,
-        tolerance,
-        step,
-        worst,
-        order,
-        total,
-        evaluations,
-        cause if verdict == "fail" else None,
+    return (
+        f"{int(result.unresolved.sum())} of {total} entries could not be resolved: the "
+        f"finite-difference error is as large as the derivative (e.g. "
+        f"{top.describe() if top else ''})"
     )

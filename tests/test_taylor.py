@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gradcheck._taylor import remainder_test
-from gradcheck.adapters._numpy import NumpyAdapter
+from gradcheck.adapters.numpy import NumpyAdapter
 
 X = np.array([0.3, -1.2, 2.0])
 

@@ -174,143 +174,229 @@ def ladder(
     Returns:
         The estimates, their error bounds and the evidence for kinks.
     """
-    d, m = len(directions), len(f0)
-    offsets = np.array([o for o in method.offsets if o != 0], dtype=float)
-    weights = np.array([w for o, w in zip(method.offsets, method.weights, strict=True) if o != 0])
-    center_weight = sum(w for o, w in zip(method.offsets, method.weights, strict=True) if o == 0)
-    abs_weight_sum = float(np.sum(np.abs(method.weights)))
-    q = method.order
-    cols = min(len(method.powers), policy.max_rows) + 1
-    factors = np.array([policy.ratio**p - 1.0 for p in method.powers[: cols - 1]])
-    # Extrapolation amplifies noise: column j combines (f+1)·T[i][j-1] - T[i-1][j-1] over f,
-    # and the larger step of row i-1 carries r^-q of the noise (Note: Step choice).
-    amplification = np.cumprod([1.0, *((factors + 1 + policy.ratio**-q) / factors)])
-    detect_kinks = method.kind == "central" and q == 1 and set(method.offsets) == {-1, 1}
+    run = _Tableaux(f0, len(directions), start, method, eps_f, policy, noise_level)
+    offsets = run.offsets
+    while run.active.any():
+        idx = np.flatnonzero(run.active)
+        pts = _points(x, directions[idx], offsets, run.h[idx])
+        samples = np.asarray(evaluate(pts), dtype=float).reshape(len(idx), len(offsets), len(f0))
+        run.add_row(idx, samples)
+    return run.estimates()
 
-    h = start.astype(float).copy()
-    prev = np.full((d, cols, m), np.nan)
-    rows = np.zeros(d, dtype=int)  # rows in the current tableau
-    used = np.zeros(d, dtype=int)  # rows spent, jumps and retries included
-    stalled = np.zeros(d, dtype=int)
-    last_diff = np.full((d, m), np.nan)
-    best = np.full((d, m), np.nan)
-    best_err = np.full((d, m), np.inf)
-    best_step = h.copy()
-    floor = np.zeros((d, m))  # the noise floor behind each best estimate
-    jumps = np.full((d, 3, m), np.nan)  # one-sided slope jumps of the last three rows
-    nonfinite = np.zeros(d, dtype=bool)
-    active = np.ones(d, dtype=bool)
-    evaluations = 0
 
-    while active.any():
-        idx = np.flatnonzero(active)
-        hs = h[idx]
-        pts = _points(x, directions[idx], offsets, hs)
-        samples = np.asarray(evaluate(pts), dtype=float)
-        samples = samples.reshape(len(idx), len(offsets), m)
-        evaluations += samples.shape[0] * samples.shape[1]
-        used[idx] += 1
+class _Tableaux:
+    """The state of one batch of ladders, one Neville tableau per direction (Note: Step choice).
 
+    Each row of samples extends the tableaux of the directions still active; `add_row` reads
+    the regime (still above the function's length scale?), keeps the best entry per output
+    with its error, and decides which ladders stop.
+    """
+
+    def __init__(
+        self,
+        f0: np.ndarray,
+        d: int,
+        start: np.ndarray,
+        method: FiniteDifference,
+        eps_f: float,
+        policy: Ladder,
+        noise_level: np.ndarray | None,
+    ) -> None:
+        m = len(f0)
+        self.f0, self.eps_f, self.policy, self.noise_level = f0, eps_f, policy, noise_level
+        self.offsets = np.array([o for o in method.offsets if o != 0], dtype=float)
+        pairs = list(zip(method.offsets, method.weights, strict=True))
+        self.weights = np.array([w for o, w in pairs if o != 0])
+        self.center_weight = sum(w for o, w in pairs if o == 0)
+        self.abs_weight_sum = float(np.sum(np.abs(method.weights)))
+        self.q = method.order
+        self.cols = min(len(method.powers), policy.max_rows) + 1
+        self.factors = np.array([policy.ratio**p - 1.0 for p in method.powers[: self.cols - 1]])
+        # Extrapolation amplifies noise: column j combines (f+1)·T[i][j-1] - T[i-1][j-1] over f,
+        # and the larger step of row i-1 carries r^-q of the noise (Note: Step choice).
+        self.amplification = np.cumprod(
+            [1.0, *((self.factors + 1 + policy.ratio**-self.q) / self.factors)]
+        )
+        self.detect_kinks = (
+            method.kind == "central"
+            and self.q == 1
+            and set(method.offsets)
+            == {
+                -1,
+                1,
+            }
+        )
+        self.h = start.astype(float).copy()
+        self.prev = np.full((d, self.cols, m), np.nan)
+        self.rows = np.zeros(d, dtype=int)  # rows in the current tableau
+        self.used = np.zeros(d, dtype=int)  # rows spent, jumps and retries included
+        self.stalled = np.zeros(d, dtype=int)
+        self.last_diff = np.full((d, m), np.nan)
+        self.best = np.full((d, m), np.nan)
+        self.best_err = np.full((d, m), np.inf)
+        self.best_step = self.h.copy()
+        self.floor = np.zeros((d, m))  # the noise floor behind each best estimate
+        self.jumps = np.full((d, 3, m), np.nan)  # one-sided slope jumps of the last three rows
+        self.nonfinite = np.zeros(d, dtype=bool)
+        self.active = np.ones(d, dtype=bool)
+        self.evaluations = 0
+
+    def add_row(self, idx: np.ndarray, samples: np.ndarray) -> None:
+        """Take one row of samples (len(idx), offsets, m) for the active directions idx."""
+        self.evaluations += samples.shape[0] * samples.shape[1]
+        self.used[idx] += 1
         finite = np.isfinite(samples).all(axis=(1, 2))
-        nonfinite[idx] = ~finite
+        self.nonfinite[idx] = ~finite
         bad = idx[~finite]
-        rows[bad] = 0  # leave the domain edge behind: smaller step, fresh tableau
-        h[bad] /= policy.nonfinite_ratio
+        self.rows[bad] = 0  # leave the domain edge behind: smaller step, fresh tableau
+        self.h[bad] /= self.policy.nonfinite_ratio
+        ok, s = idx[finite], samples[finite]
+        est, noise = self._first_column(ok, s)
+        new, err = self._extend(ok, est)
+        too_big, jump = self._too_big(ok, s, new, est, noise)
+        target = self._keep_best(ok, new, err, noise, too_big)
+        self._advance(ok, new, too_big, jump, target)
+        self.active[self.used >= self.policy.max_rows] = False
 
-        ok = idx[finite]
-        s = samples[finite]
-        hk = h[ok] ** q
-        est = (np.einsum("apm,p->am", s, weights) + center_weight * f0) / hk[:, None]
-        scale = np.maximum(np.abs(s).max(axis=1), np.abs(f0))
-        per_value = policy.noise_ulps * eps_f * scale
-        if noise_level is not None:
-            per_value = per_value + noise_level[ok]
-        noise = abs_weight_sum * per_value / hk[:, None]
+    def _first_column(self, ok: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The plain stencil estimate of each sample row, and its round-off."""
+        hk = self.h[ok] ** self.q
+        est = (np.einsum("apm,p->am", s, self.weights) + self.center_weight * self.f0) / hk[:, None]
+        scale = np.maximum(np.abs(s).max(axis=1), np.abs(self.f0))
+        per_value = self.policy.noise_ulps * self.eps_f * scale
+        if self.noise_level is not None:
+            per_value = per_value + self.noise_level[ok]
+        return est, self.abs_weight_sum * per_value / hk[:, None]
 
-        r = rows[ok]
+    def _extend(self, ok: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The new tableau row (Ridders) and the error estimate of each of its entries."""
+        r = self.rows[ok]
         # Only the columns a tableau of r + 1 rows has: with many outputs the full width
         # would be most of the work.
-        width = min(cols, int(r.max(initial=0)) + 1)
-        new = np.full((len(ok), width, m), np.nan)
+        width = min(self.cols, int(r.max(initial=0)) + 1)
+        new = np.full((len(ok), width, len(self.f0)), np.nan)
         new[:, 0] = est
-        err = np.full((len(ok), width, m), np.inf)
+        err = np.full((len(ok), width, len(self.f0)), np.inf)
         for j in range(1, width):
             has = r >= j
             if not has.any():
                 break
-            p_prev = prev[ok, j - 1]
+            p_prev = self.prev[ok, j - 1]
             new[:, j] = np.where(
-                has[:, None], new[:, j - 1] + (new[:, j - 1] - p_prev) / factors[j - 1], np.nan
+                has[:, None],
+                new[:, j - 1] + (new[:, j - 1] - p_prev) / self.factors[j - 1],
+                np.nan,
             )
             e = np.maximum(np.abs(new[:, j] - new[:, j - 1]), np.abs(new[:, j] - p_prev))
             err[:, j] = np.where(has[:, None], e, np.inf)
+        return new, err
 
-        # Is the ladder still above the function's length scale? (Note: Step choice.)
-        diff = np.abs(new[:, 0] - prev[ok, 0])
+    def _too_big(
+        self, ok: np.ndarray, s: np.ndarray, new: np.ndarray, est: np.ndarray, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Is the ladder still above the function's length scale? (Note: Step choice.)
+
+        Also returns the one-sided slope jumps of this row, for kink detection.
+        """
+        r, policy = self.rows[ok], self.policy
+        diff = np.abs(new[:, 0] - self.prev[ok, 0])
         with np.errstate(invalid="ignore", divide="ignore"):
-            shrink = diff / last_diff[ok]
+            shrink = diff / self.last_diff[ok]
         significant = (diff > 4 * noise) & (diff > 0.1 * np.abs(est))
-        too_big = (r >= 2) & (significant & (shrink > policy.too_big_ratio)).any(axis=1)
-        last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
-        if detect_kinks:
-            # Across a bump (a saturating function: equal values on both sides) the one-sided
-            # slopes grow apart as the step halves, while central differences may sit still at
-            # a wrong value; in the asymptotic regime their jump halves instead.
-            jump = (s[:, 1] - 2 * f0 + s[:, 0]) / h[ok][:, None]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                growth = np.abs(jump) / np.abs(jumps[ok, -1])
-            bump = (np.abs(jump) > policy.kink_significance * 4 * noise) & (
-                growth > policy.bump_growth
-            )
-            too_big |= (r >= 1) & bump.any(axis=1)
+        too_big: np.ndarray = (r >= 2) & (significant & (shrink > policy.too_big_ratio)).any(axis=1)
+        self.last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
+        if not self.detect_kinks:
+            return too_big, None
+        # Across a bump (a saturating function: equal values on both sides) the one-sided
+        # slopes grow apart as the step halves, while central differences may sit still at
+        # a wrong value; in the asymptotic regime their jump halves instead.
+        jump = (s[:, 1] - 2 * self.f0 + s[:, 0]) / self.h[ok][:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            growth = np.abs(jump) / np.abs(self.jumps[ok, -1])
+        bump = (np.abs(jump) > policy.kink_significance * 4 * noise) & (growth > policy.bump_growth)
+        return too_big | ((r >= 1) & bump.any(axis=1)), jump
 
+    def _keep_best(
+        self,
+        ok: np.ndarray,
+        new: np.ndarray,
+        err: np.ndarray,
+        noise: np.ndarray,
+        too_big: np.ndarray,
+    ) -> np.ndarray:
+        """Keep the best entry per output; count rows without improvement. Returns the
+        accuracy each output must reach to stop."""
+        r, best, best_err = self.rows[ok], self.best[ok], self.best_err[ok]
         # The best entry of this row, per output; its error is never below its own noise.
         pick = np.argmin(err, axis=1)
         cur = np.take_along_axis(new, pick[:, None, :], axis=1)[:, 0]
         cur_err = np.take_along_axis(err, pick[:, None, :], axis=1)[:, 0]
-        noise = noise * amplification[pick]  # of the winning tableau column
+        noise = noise * self.amplification[pick]  # of the winning tableau column
         cur_err = np.maximum(cur_err, noise)
         usable = ~too_big & (r >= 2)  # the regime test needs three rows
         # Confirmation by smaller steps: a later estimate that disagrees with the best one by
         # more than its own error shows that the best one's error was underestimated.
         with np.errstate(invalid="ignore"):
-            conflict = np.abs(cur - best[ok]) - cur_err
-        best_err[ok] = np.where(usable[:, None] & (conflict > best_err[ok]), conflict, best_err[ok])
-        better = usable[:, None] & (cur_err < best_err[ok])
-        best[ok] = np.where(better, cur, best[ok])
-        best_err[ok] = np.where(better, cur_err, best_err[ok])
-        best_step[ok] = np.where(better.any(axis=1), h[ok], best_step[ok])
-        floor[ok] = np.where(better, noise, floor[ok])
+            conflict = np.abs(cur - best) - cur_err
+        best_err = np.where(usable[:, None] & (conflict > best_err), conflict, best_err)
+        better = usable[:, None] & (cur_err < best_err)
+        self.best[ok] = np.where(better, cur, best)
+        self.best_err[ok] = np.where(better, cur_err, best_err)
+        self.best_step[ok] = np.where(better.any(axis=1), self.h[ok], self.best_step[ok])
+        self.floor[ok] = np.where(better, noise, self.floor[ok])
         # Only round-off can stall a ladder: an error still far above the noise means the
         # steps are too big, and the ladder goes on down (bounded by max_rows). That holds
         # per output: one whose steps still straddle a nearby kink (a relu unit just off
         # zero) must not be stopped by the other outputs of its direction being done.
-        target = np.maximum(policy.rtol * np.abs(best[ok]), 4 * noise)
-        settled = (cur_err <= 8 * noise) | (best_err[ok] <= target)
+        target: np.ndarray = np.maximum(self.policy.rtol * np.abs(self.best[ok]), 4 * noise)
+        settled = (cur_err <= 8 * noise) | (self.best_err[ok] <= target)
         noise_bound = settled.all(axis=1)
-        stalled[ok] = np.where(better.any(axis=1) | ~usable | ~noise_bound, 0, stalled[ok] + 1)
+        self.stalled[ok] = np.where(
+            better.any(axis=1) | ~usable | ~noise_bound, 0, self.stalled[ok] + 1
+        )
+        return target
 
-        if detect_kinks:
-            jumps[ok] = np.concatenate([jumps[ok, 1:], jump[:, None]], axis=1)
+    def _advance(
+        self,
+        ok: np.ndarray,
+        new: np.ndarray,
+        too_big: np.ndarray,
+        jump: np.ndarray | None,
+        target: np.ndarray,
+    ) -> None:
+        """Shift the tableaux one row down (or restart them coarser) and stop the done ones."""
+        policy, width, r = self.policy, new.shape[1], self.rows[ok]
+        if jump is not None:
+            self.jumps[ok] = np.concatenate([self.jumps[ok, 1:], jump[:, None]], axis=1)
+        self.prev[ok, :width] = new
+        if width < self.cols:  # the next row reads at most one column further
+            self.prev[ok, width] = np.nan
+        self.rows[ok] = np.where(too_big, 0, r + 1)
+        if jump is not None:
+            self.jumps[ok[too_big]] = np.nan
+        self.h[ok] /= np.where(too_big, policy.coarse_ratio, policy.ratio)
+        converged = (self.rows[ok] >= policy.min_rows) & (self.best_err[ok] <= target).all(axis=1)
+        done = converged | (self.stalled[ok] >= policy.stall_rows)
+        self.active[ok[done]] = False
 
-        prev[ok, :width] = new
-        if width < cols:  # the next row reads at most one column further
-            prev[ok, width] = np.nan
-        rows[ok] = np.where(too_big, 0, r + 1)
-        if detect_kinks:
-            jumps[ok[too_big]] = np.nan
-        h[ok] /= np.where(too_big, policy.coarse_ratio, policy.ratio)
-
-        converged = (rows[ok] >= policy.min_rows) & (best_err[ok] <= target).all(axis=1)
-        done = converged | (stalled[ok] >= policy.stall_rows)
-        active[ok[done]] = False
-        active[used >= policy.max_rows] = False
-
-    kink = np.zeros((d, m))
-    if detect_kinks:
-        kink = _kinks(jumps, best, best_err, eps_f, f0, best_step, policy)
-    noise = np.where(best_err <= floor, floor, 0.0)
-    return Estimates(best, best_err, best_step, kink, nonfinite, noise, evaluations)
+    def estimates(self) -> Estimates:
+        """The best estimates, their errors and the kink evidence."""
+        d, m = self.best.shape
+        kink = np.zeros((d, m))
+        if self.detect_kinks:
+            kink = _kinks(
+                self.jumps,
+                self.best,
+                self.best_err,
+                self.eps_f,
+                self.f0,
+                self.best_step,
+                self.policy,
+            )
+        noise = np.where(self.best_err <= self.floor, self.floor, 0.0)
+        return Estimates(
+            self.best, self.best_err, self.best_step, kink, self.nonfinite, noise, self.evaluations
+        )
 
 
 def _kinks(

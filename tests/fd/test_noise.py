@@ -3,7 +3,7 @@
 import numpy as np
 
 from gradcheck._fd.noise import measure_noise
-from gradcheck.adapters._numpy import NumpyAdapter
+from gradcheck.adapters.numpy import NumpyAdapter
 
 
 def _sigma(f, x, seed=0):

@@ -1,0 +1,71 @@
+"""The error budget and the verdict of one comparison, on hand-made numbers."""
+
+import numpy as np
+import pytest
+
+from gradcheck._compare import NOISE_SAFETY, SAFETY, Numbers, compare, summarise
+from gradcheck._results import Tolerance
+
+TOL = Tolerance(SAFETY, NOISE_SAFETY)
+EPS = float(np.finfo(np.float64).eps)
+
+
+def numbers(value, bound, noise=0.0, kink=0.0):
+    value = np.atleast_2d(np.asarray(value, dtype=float))
+    full = lambda v: np.broadcast_to(np.asarray(v, dtype=float), value.shape).copy()  # noqa: E731
+    return Numbers(value, full(bound), full(noise), full(kink), full(1e-3))
+
+
+def test_agreement_within_ten_times_the_bound_passes_and_beyond_fails():
+    analytic = np.array([[1.0, 2.0]])
+    ok = compare(analytic + 9e-9, numbers([1.0, 2.0], 1e-9), eps_a=EPS, tolerance=TOL)
+    assert ok.verdict == "pass"
+    bad = compare(
+        analytic + np.array([[0, 2e-8]]), numbers([1.0, 2.0], 1e-9), eps_a=EPS, tolerance=TOL
+    )
+    assert bad.verdict == "fail"
+    assert bad.mismatch.tolist() == [[False, True]]
+
+
+def test_noise_part_of_the_bound_counts_three_times_not_ten():
+    analytic = np.array([[1.0 + 5e-9]])
+    # bound 1e-9, all of it noise: allowed 3e-9 (+ rounding), so 5e-9 is a mismatch
+    result = compare(analytic, numbers([1.0], 1e-9, noise=1e-9), eps_a=EPS, tolerance=TOL)
+    assert result.verdict == "fail"
+    assert result.allowed[0, 0] == pytest.approx(3e-9 + SAFETY * (8 + 64) * EPS * analytic[0, 0])
+
+
+def test_user_atol_and_rtol_widen_the_budget():
+    analytic = np.array([[1.0 + 1e-6]])
+    tight = compare(analytic, numbers([1.0], 1e-12), eps_a=EPS, tolerance=TOL)
+    loose = compare(
+        analytic,
+        numbers([1.0], 1e-12),
+        eps_a=EPS,
+        tolerance=Tolerance(SAFETY, NOISE_SAFETY, 0, 1e-5),
+    )
+    assert (tight.verdict, loose.verdict) == ("fail", "pass")
+
+
+def test_nan_analytic_is_nonfinite_and_a_kink_is_nondifferentiable():
+    assert compare(
+        np.array([[np.nan]]), numbers([1.0], 1e-9), eps_a=EPS, tolerance=TOL
+    ).verdict == ("nonfinite")
+    kinked = compare(np.array([[0.0]]), numbers([0.5], 1e-9, kink=1.0), eps_a=EPS, tolerance=TOL)
+    assert kinked.verdict == "nondifferentiable"
+
+
+def test_an_entry_without_a_finite_estimate_is_not_a_pass():
+    unresolved = compare(np.array([[1.0]]), numbers([np.nan], np.inf), eps_a=EPS, tolerance=TOL)
+    assert unresolved.verdict == "inconclusive"
+
+
+def test_summarise_lists_only_offending_entries_worst_first():
+    analytic = np.array([[1.0, 2.0, 3.0]])
+    num = numbers([1.0, 2.0 + 1e-3, 3.0 + 1e-2], 1e-9)
+    result = compare(analytic, num, eps_a=EPS, tolerance=TOL)
+    summary = summarise("vjp", result, analytic, num, lambda i: f"x[{i}]", tolerance=TOL)
+    assert summary.verdict == "fail"
+    assert [e.where for e in summary.worst] == ["x[2]", "x[1]"]
+    assert summary.message.startswith("2 of 3 entries differ")
+    assert summary.entries == 3
