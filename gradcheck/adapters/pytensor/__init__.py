@@ -1,0 +1,72 @@
+"""PyTensor (Theano's maintained successor): graphs checked through pullback and pushforward.
+
+`gc.check(build, *numpy_inputs, framework="pytensor")` calls `build` with symbolic tensors of
+the inputs' shapes and dtypes and checks the graph it returns; a compiled `pytensor.function`
+is recognised by itself. Derivatives come from PyTensor's own rules, `OpFromGraph` overrides
+(`pullback=`, `pushforward=`, and the deprecated `lop_overrides=`/`rop_overrides=`) included,
+so a declared `surrogate=` tells an override that runs from one that is silently bypassed.
+
+The graph is compiled once per kind of evaluation with the user's own mode and linker (numba
+by default in PyTensor 3; the Python linker of `mode="FAST_COMPILE"` needs no C compiler);
+the report notes which. See `_graph.py` for how the graph is built and `_flat.py` for how it is
+differentiated, batched and compiled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..._differentiable import Differentiable
+from ..._errors import UsageError
+from .._common import Adapter, Wrt, describe, select_positions, validate_point
+from ._flat import PytensorFlat
+from ._graph import PytensorFunction, is_float
+
+__all__ = ["PytensorAdapter", "PytensorFlat", "PytensorFunction"]
+
+
+class PytensorAdapter(Adapter):
+    """Python functions that build PyTensor graphs, and compiled `pytensor.function`s."""
+
+    framework: ClassVar[str] = "pytensor"
+
+    def __init__(self) -> None:
+        # deferred on purpose; see the adapters/__init__.py docstring
+        from pytensor.compile.executor import Function
+        from pytensor.graph.basic import Variable
+
+        self._types = (Function, Variable)
+
+    def handles(self, obj: object) -> bool:
+        """Compiled functions; symbolic variables too, so that passing one as an input gets
+        a clear error from `bind` instead of "unknown framework"."""
+        return isinstance(obj, self._types)
+
+    def bind(
+        self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
+    ) -> Differentiable:
+        for i, arg in enumerate(inputs):
+            if isinstance(arg, self._types[1]):
+                raise UsageError(
+                    f"input[{i}] is a symbolic PyTensor variable ({arg.type}): pass its value "
+                    "as a NumPy array; gradcheck builds the symbolic inputs itself"
+                )
+            if isinstance(arg, (np.ndarray, np.generic)) and np.iscomplexobj(arg):
+                raise UsageError(
+                    f"input[{i}] is {describe(arg)}: complex inputs are not supported; "
+                    "check the real and imaginary parts as separate real inputs"
+                )
+        if not callable(fn):
+            raise UsageError(
+                f"fn is a {type(fn).__name__}: pass a function that builds a PyTensor graph "
+                "from symbolic inputs, or a compiled pytensor.function"
+            )
+        positions = select_positions(
+            wrt, [is_float(a) for a in inputs], [describe(a) for a in inputs]
+        )
+        for i in positions:
+            validate_point(f"input[{i}]", np.asarray(inputs[i]))
+        return PytensorFunction(fn, inputs, kwargs, positions)

@@ -1,0 +1,256 @@
+"""A PyTensor graph y(x) of one flat float64 vector, compiled once per kind of evaluation.
+
+`_graph.py` turns the user's function (or compiled `pytensor.function`) into one symbolic graph
+from a flat input vector `x` (n,) to a flat output `y` (m,); this module makes that graph a
+`Differentiable`. Derivatives are graphs too: reverse mode is `pytensor.gradient.pullback`
+(what `grad` and the deprecated `Lop` call), forward mode is `pushforward` through each Op's
+own rule (`use_op_pushforward=True`, the old `Rop`), and `gradient_map` is the pullback graph as
+a function of x, so its own pullback and pushforward are Hessian-vector products.
+
+Note: Batches and compilation
+    Each kind (value, vjp, jvp) is compiled once, batched: `vectorize_graph` replaces x (or the
+    cotangent u, or the tangent v) by a matrix with a batch dimension of unknown length, so one
+    compiled function serves every batch and single calls are batches of one row. Where a
+    graph cannot be vectorised (an Op without a batched form) or the batched function fails,
+    that kind falls back to a compiled single-row function called in a loop, with a note; a
+    user error raised by the single-row call propagates unchanged. Compilation uses the
+    user's own mode (`pytensor.config.mode`, or the mode a compiled function was built with),
+    so the check runs the rewrites and linker their program runs; a note names them.
+
+Note: Forward mode and overrides
+    PyTensor's default `pushforward` transposes the pullback twice (Towns' trick), so it is
+    the reverse-mode rule again, not an independent route, and for a pullback override that
+    is not linear in its cotangent (guided backprop) it returns nonsense. The adapter asks
+    every Op for its own pushforward instead; an Op without one makes forward mode
+    unsupported (with its name), and so does an `OpFromGraph` whose pullback is overridden
+    without a `pushforward=`: its pushforward differentiates the inner graph and would
+    silently bypass the override.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..._differentiable import Differentiable, Leaf, Unsupported
+from ..._errors import UsageError
+from .._common import Batching, BatchKind, first_line
+
+_BATCH: dict[str, BatchKind] = {"value": "values", "vjp": "batched VJPs", "jvp": "batched JVPs"}
+
+
+def bypassed_override(outputs: list[Any]) -> str | None:
+    """The name of an OpFromGraph in the graph of `outputs` whose pullback is overridden but
+    whose pushforward is not (Note: Forward mode and overrides), or None."""
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.graph.traversal import apply_ancestors
+
+    pending, seen = list(outputs), set[int]()
+    while pending:
+        roots = [var for var in pending if id(var) not in seen]
+        seen.update(id(var) for var in roots)
+        pending = []
+        for node in apply_ancestors(roots):
+            op = node.op
+            if isinstance(op, OpFromGraph):
+                if op.pullback_overrides is not None and op.pushforward_overrides is None:
+                    return str(op.name or type(op).__name__)
+                pending.extend(op.inner_outputs)
+    return None
+
+
+def linker_note(compiled: Any, mode: Any) -> str:
+    """Which PyTensor mode and linker evaluated the check, e.g. for a machine without g++."""
+    from pytensor.configdefaults import config
+
+    linker = compiled.maker.linker
+    kind = type(linker).__name__.removesuffix("Linker") or type(linker).__name__
+    if kind == "VM" and not getattr(linker, "use_cloop", True):
+        kind = "Python VM (each Op's NumPy perform; no C compiler needed)"
+    elif kind == "Numba":
+        kind = "numba (LLVM JIT; no C compiler needed)"
+    name = mode if isinstance(mode, str) else None
+    if name is None:
+        name = config.mode if mode is None else type(mode).__name__
+    return f"compiled with pytensor.function, mode {name!r}, {kind} linker"
+
+
+class PytensorFlat(Differentiable):
+    """f: R^n -> R^m as a PyTensor graph `y` (m,) of a flat float64 vector `x` (n,).
+
+    Args:
+        x: the flat float64 input variable, with static shape (n,).
+        y: the flat float64 output, a graph of x.
+        x0, inputs, outputs, eps, notes: as in `Differentiable`.
+        mode: the PyTensor compilation mode (None: the user's `pytensor.config.mode`).
+    """
+
+    framework: ClassVar[str] = "pytensor"
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        x0: np.ndarray,
+        inputs: tuple[Leaf, ...],
+        outputs: tuple[Leaf, ...],
+        *,
+        eps: float,
+        notes: tuple[str, ...] = (),
+        mode: Any = None,
+    ) -> None:
+        super().__init__(x0, inputs, outputs, eps=eps, notes=notes)
+        self._x, self._y, self._mode = x, y, mode
+        self._batched: dict[str, Callable[..., Any]] = {}
+        self._single: dict[str, Callable[..., Any]] = {}
+        self._batching = Batching(self, "vectorize_graph")
+        self._symbolic: dict[str, tuple[Any, Any] | Unsupported] = {}
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes = (*self.notes, text)
+
+    def _compile(self, inputs: list[Any], output: Any) -> Callable[..., Any]:
+        from pytensor.compile.maker import function
+        from pytensor.configdefaults import config
+
+        with config.change_flags(floatX="float64"):
+            compiled = function(inputs, output, mode=self._mode, on_unused_input="ignore")
+        self._note(linker_note(compiled, self._mode))
+        return compiled  # type: ignore[no-any-return]
+
+    def _derivative(self, kind: str) -> tuple[Any, Any]:
+        """(the symbolic vector the derivative is linear in, its graph) for "vjp" / "jvp"."""
+        if kind not in self._symbolic:
+            self._symbolic[kind] = self._build(kind)
+        built = self._symbolic[kind]
+        if isinstance(built, Unsupported):
+            raise built
+        return built
+
+    def _build(self, kind: str) -> tuple[Any, Any] | Unsupported:
+        import pytensor.tensor as pt
+        from pytensor.configdefaults import config
+        from pytensor.gradient import NullTypeGradError, pullback, pushforward
+
+        with config.change_flags(floatX="float64"):
+            if kind == "vjp":
+                u = pt.tensor("u", dtype="float64", shape=(self.m,))
+                try:
+                    g = pullback(self._y, self._x, u, disconnected_inputs="ignore")
+                except (NullTypeGradError, NotImplementedError) as why:
+                    return Unsupported(f"PyTensor has no gradient here: {first_line(why)}")
+                return u, g
+            blocker = bypassed_override([self._y])
+            if blocker is not None:
+                return Unsupported(
+                    f"forward mode would bypass the pullback override of OpFromGraph "
+                    f"{blocker!r}: without pushforward= PyTensor differentiates its inner "
+                    "graph instead; give it pushforward= to check forward mode"
+                )
+            v = pt.tensor("v", dtype="float64", shape=(self.n,))
+            try:
+                jv = pushforward(
+                    self._y, self._x, v, disconnected_outputs="ignore", use_op_pushforward=True
+                )
+            except (NullTypeGradError, NotImplementedError) as why:
+                return Unsupported(
+                    f"{first_line(why)} (PyTensor's fallback pushforward transposes the "
+                    "pullback twice: it would only repeat the reverse-mode check)"
+                )
+            return v, jv
+
+    def _batched_function(self, kind: str) -> Callable[..., Any]:
+        """`kind` compiled once for batches of any length (Note: Batches and compilation)."""
+        if kind not in self._batched:
+            import pytensor.tensor as pt
+            from pytensor.graph.replace import vectorize_graph
+
+            if kind == "value":
+                xs = pt.tensor("xs", dtype="float64", shape=(None, self.n))
+                self._batched[kind] = self._compile([xs], vectorize_graph(self._y, {self._x: xs}))
+            else:
+                w, graph = self._derivative(kind)
+                ws = pt.tensor(f"{w.name}s", dtype="float64", shape=(None, w.type.shape[0]))
+                self._batched[kind] = self._compile([self._x, ws], vectorize_graph(graph, {w: ws}))
+        return self._batched[kind]
+
+    def _single_function(self, kind: str) -> Callable[..., Any]:
+        """`kind` compiled for one row: the loop where the graph cannot be batched."""
+        if kind not in self._single:
+            if kind == "value":
+                self._single[kind] = self._compile([self._x], self._y)
+            else:
+                w, graph = self._derivative(kind)
+                self._single[kind] = self._compile([self._x, w], graph)
+        return self._single[kind]
+
+    def _run(self, kind: str, fixed: tuple[np.ndarray, ...], rows: np.ndarray) -> np.ndarray:
+        """`kind` at each row of `rows`: vectorised until that fails, then in a loop."""
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        args = [np.ascontiguousarray(a, dtype=np.float64) for a in fixed]
+        width = self.n if kind == "vjp" else self.m
+
+        def vectorised(batch: np.ndarray) -> np.ndarray:
+            out = np.asarray(self._batched_function(kind)(*args, batch), dtype=np.float64)
+            return out.reshape(len(batch), -1)
+
+        def one(row: np.ndarray) -> np.ndarray:
+            return np.asarray(self._single_function(kind)(*args, row), dtype=np.float64).ravel()
+
+        if kind != "value":
+            self._derivative(kind)  # Unsupported before any compilation or fallback
+        return self._batching.run(_BATCH[kind], rows, width, vectorised, one)
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self._run("value", (), np.asarray(x)[None])[0]
+        if out.shape != (self.m,):
+            raise UsageError(
+                f"the function returned {out.size} output entries at another point instead of "
+                f"{self.m}: its output shapes must not depend on the input values"
+            )
+        return out
+
+    def values(self, xs: np.ndarray) -> np.ndarray:
+        return self._run("value", (), xs)
+
+    def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        row: np.ndarray = self._run("vjp", (x,), np.asarray(u)[None])[0]
+        return row
+
+    def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        row: np.ndarray = self._run("jvp", (x,), np.asarray(v)[None])[0]
+        return row
+
+    def vjps(self, x: np.ndarray, us: np.ndarray) -> np.ndarray:
+        return self._run("vjp", (x,), us)
+
+    def jvps(self, x: np.ndarray, vs: np.ndarray) -> np.ndarray:
+        return self._run("jvp", (x,), vs)
+
+    def gradient_map(self, u: np.ndarray) -> Differentiable:
+        """x ↦ J(x)ᵀu as a graph of the same x: its pullback and pushforward are
+        Hessian-vector products, and it nests to any order."""
+        import pytensor.tensor as pt
+        from pytensor.configdefaults import config
+        from pytensor.graph.replace import graph_replace
+
+        w, graph = self._derivative("vjp")
+        with config.change_flags(floatX="float64"):
+            cotangent = pt.constant(np.asarray(u, dtype=np.float64))
+            pulled_back = graph_replace(graph, {w: cotangent})
+        outputs = tuple(
+            Leaf(f"grad {leaf.name}", leaf.shape, "float64", leaf.offset) for leaf in self.inputs
+        )
+        return PytensorFlat(
+            self._x,
+            pulled_back,
+            self.x0,
+            self.inputs,
+            outputs,
+            eps=self.eps,
+            notes=self.notes,
+            mode=self._mode,
+        )

@@ -1,0 +1,249 @@
+"""The user's PyTensor code as one graph of a flat float64 vector, and the conversion hooks.
+
+Two kinds of user code are accepted. A Python function that builds a graph: it is called once
+with symbolic tensors of the inputs' shapes and dtypes (float inputs as float64, the check's
+precision) and returns a symbolic output, a tuple/list/dict of them, or Python numbers. A
+compiled `pytensor.function`: its own input variables and output graphs are reused
+(unoptimised, as the user wrote them) and recompiled in the mode it was compiled with.
+
+Either way the checked inputs' symbols are then replaced by slices of one flat float64 vector
+and every other array by a constant copy of its value, giving the graph `PytensorFlat` runs.
+Building happens under `config.change_flags(floatX="float64")`, a scoped change:
+symbols the user's code creates itself (`pt.vector()`, `pt.zeros(...)`) come out in float64
+during the check, and the user's `floatX` is restored afterwards, also after an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..._differentiable import Leaf, leaves_of
+from ..._errors import UsageError
+from .._common import describe, first_line, flatten, part, unflatten
+from ._flat import PytensorFlat
+
+
+def is_value(obj: object) -> bool:
+    """A numerical input the graph gets a symbol for: NumPy arrays and scalars, Python floats."""
+    return isinstance(obj, (np.ndarray, np.generic, float)) and not isinstance(obj, bool)
+
+
+def is_float(obj: object) -> bool:
+    return is_value(obj) and np.issubdtype(np.asarray(obj).dtype, np.floating)
+
+
+def _is_variable(obj: object) -> bool:
+    from pytensor.graph.basic import Variable
+
+    return isinstance(obj, Variable)
+
+
+def _symbols(args: Sequence[Any], dtype: Callable[[int, np.ndarray], str]) -> list[Any]:
+    """A symbolic tensor per numerical argument (None for others), with its static shape."""
+    import pytensor.tensor as pt
+
+    return [
+        pt.tensor(f"input[{i}]", dtype=dtype(i, np.asarray(a)), shape=np.shape(a))
+        if is_value(a)
+        else None
+        for i, a in enumerate(args)
+    ]
+
+
+def _rebuild(outputs: list[Any], replace: dict[Any, Any]) -> list[Any]:
+    """`outputs` with the variables of `replace` substituted (types may change dtype)."""
+    from pytensor.graph.replace import graph_replace, vectorize_graph
+
+    if all(old.type.dtype == new.type.dtype for old, new in replace.items()):
+        return list(graph_replace(outputs, replace, strict=False))
+    return list(vectorize_graph(outputs, replace))  # rebuilds every node for the new dtypes
+
+
+class PytensorFunction(PytensorFlat):
+    """fn(*inputs, **kwargs) of PyTensor symbols (or a compiled function), of `wrt` inputs."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        positions: tuple[int, ...],
+    ) -> None:
+        import pytensor.tensor as pt
+        from pytensor.compile.executor import Function
+        from pytensor.configdefaults import config
+        from pytensor.tensor.basic import join
+        from pytensor.tensor.shape import specify_shape
+
+        self._user_fn, self._args, self._kwargs = fn, tuple(args), kwargs
+        self._positions = positions
+        self._compiled = isinstance(fn, Function)
+        arrays = [np.asarray(args[i]) for i in positions]
+        inputs = leaves_of(
+            [(f"input[{i}]", a, str(a.dtype)) for i, a in zip(positions, arrays, strict=True)]
+        )
+        x0 = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+        notes = [
+            f"input[{i}] ({describe(a)}) is a constant of the graph, not differentiated"
+            for i, a in enumerate(args)
+            if i not in positions and is_value(a)
+        ]
+        with config.change_flags(floatX="float64"):
+            if self._compiled:
+                variables, graphs, template, mode = self._compiled_graph(fn, args, kwargs, notes)
+            else:
+                variables = _symbols(args, self._promoted)
+                call = [a if v is None else v for a, v in zip(args, variables, strict=True)]
+                template = fn(*call, **kwargs)
+                graphs = self._output_graphs(template)[1]
+                mode = None
+            x = pt.tensor("x", dtype="float64", shape=(len(x0),))
+            replace = {}
+            for i, var in enumerate(variables):
+                if var is None:
+                    continue
+                if i in positions:
+                    leaf = inputs[positions.index(i)]
+                    replace[var] = specify_shape(part(x, leaf), leaf.shape)
+                else:
+                    value = np.array(args[i], dtype=self._promoted(i, np.asarray(args[i])))
+                    replace[var] = pt.constant(value)
+            try:
+                rebuilt = _rebuild(graphs, replace)
+            except Exception as exc:
+                if not self._compiled:
+                    raise
+                raise UsageError(
+                    f"the compiled function's graph cannot be rebuilt in float64 "
+                    f"({first_line(exc)}); pass the Python function that builds it instead"
+                ) from exc
+            names = self._output_graphs(template)[0]
+            outputs, eps = self._output_leaves(x, x0, names, rebuilt)
+            flat: list[Any] = [pt.cast(g, "float64") for g in rebuilt]
+            concatenate: Any = join  # (untyped in PyTensor)
+            y = concatenate(0, *[g.flatten() for g in flat])
+        self._variables, self._graphs, self._template = variables, graphs, template
+        super().__init__(x, y, x0, inputs, outputs, eps=eps, notes=tuple(notes), mode=mode)
+
+    @staticmethod
+    def _promoted(i: int, arr: np.ndarray) -> str:
+        """float64 for every float input (checked or not); other dtypes as they are."""
+        return "float64" if np.issubdtype(arr.dtype, np.floating) else str(arr.dtype)
+
+    def _compiled_graph(
+        self, fn: Any, args: Sequence[Any], kwargs: dict[str, Any], notes: list[str]
+    ) -> tuple[list[Any], list[Any], Any, Any]:
+        """The input variables, output graphs, output structure and mode of a compiled function."""
+        if kwargs:
+            raise UsageError(
+                "keyword arguments cannot be passed to a compiled pytensor.function here: "
+                "pass its inputs positionally"
+            )
+        explicit = [i for i in fn.maker.inputs if not i.implicit]
+        if len(explicit) != len(args):
+            raise UsageError(
+                f"the compiled function takes {len(explicit)} inputs, but {len(args)} were given"
+            )
+        for i, (spec, arg) in enumerate(zip(explicit, args, strict=True)):
+            ndim = getattr(spec.variable.type, "ndim", None)
+            if not is_value(arg) or np.ndim(arg) != ndim:
+                raise UsageError(
+                    f"input[{i}] is {describe(arg)}, but the compiled function's input "
+                    f"{spec.variable} is {spec.variable.type}"
+                )
+            if spec.update is not None:
+                notes.append(f"the update of input[{i}] is not applied during the check")
+        graphs = [out.variable for out in fn.maker.outputs]
+        template = graphs[0] if fn.unpack_single and len(graphs) == 1 else list(graphs)
+        return [spec.variable for spec in explicit], graphs, template, fn.maker.mode
+
+    @staticmethod
+    def _output_graphs(template: Any) -> tuple[list[str], list[Any]]:
+        """The names and graphs of the leaves of fn's result (Python numbers as constants)."""
+        import pytensor.tensor as pt
+
+        named = flatten(template, "output", _is_variable)
+        return [name for name, _ in named], [pt.as_tensor_variable(value) for _, value in named]
+
+    @staticmethod
+    def _output_leaves(
+        x: Any, x0: np.ndarray, names: list[str], graphs: list[Any]
+    ) -> tuple[tuple[Leaf, ...], float]:
+        """Output leaves (their shapes from static types, or from one evaluation) and eps."""
+        from pytensor.compile.maker import function
+
+        shapes: list[tuple[int, ...] | None] = []
+        eps = float(np.finfo(np.float64).eps)
+        for name, graph in zip(names, graphs, strict=True):
+            dtype = np.dtype(graph.type.dtype)
+            if np.issubdtype(dtype, np.complexfloating):
+                raise UsageError(f"{name} is complex ({dtype}): only real outputs are checked")
+            if not np.issubdtype(dtype, np.floating):
+                raise UsageError(
+                    f"{name} is a {dtype} tensor: a differentiable output must be floating point"
+                )
+            eps = max(eps, float(np.finfo(dtype).eps))
+            static = graph.type.shape
+            shapes.append(None if None in static else tuple(int(s) for s in static))
+        if None in shapes:  # shapes the graph only knows once it runs
+            measure = function(
+                [x], [g.shape for g in graphs], mode="FAST_COMPILE", on_unused_input="ignore"
+            )
+            shapes = [tuple(int(s) for s in shape) for shape in measure(x0)]
+        leaves = leaves_of(
+            [(n, s or (), str(g.type.dtype)) for n, s, g in zip(names, shapes, graphs, strict=True)]
+        )
+        if not sum(leaf.size for leaf in leaves):
+            raise UsageError("output is empty: there is nothing to differentiate")
+        return leaves, eps
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        return self._positions
+
+    def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
+        """All positional arguments as NumPy values (what a compiled pytensor.function takes),
+        the checked ones float64 copies from x."""
+        args = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in self._args]
+        for leaf, position in zip(self.inputs, self._positions, strict=True):
+            chunk = part(x, leaf).copy()
+            args[position] = float(chunk) if isinstance(self._args[position], float) else chunk
+        return tuple(args)
+
+    def native_outputs(self, flat: np.ndarray) -> Any:
+        """A flat output-sized vector as NumPy arrays in the structure of fn's output."""
+        parts = [part(flat, leaf) for leaf in self.outputs]
+        return unflatten(self._template, parts, _is_variable)
+
+    def native_tangents(self, flat: np.ndarray) -> tuple[Any, ...]:
+        """A flat input-sized vector as one NumPy array per checked input."""
+        return tuple(part(flat, leaf) for leaf in self.inputs)
+
+    def native_vjp(self, u: np.ndarray) -> np.ndarray | None:
+        """J(x0)ᵀu computed by the user's graph in their own dtypes and floatX; None when
+        every checked input is float64."""
+        if all(leaf.dtype == "float64" for leaf in self.inputs):
+            return None
+        import pytensor.tensor as pt
+        from pytensor.compile.maker import function
+        from pytensor.gradient import pullback
+
+        if self._compiled:
+            variables, graphs = self._variables, self._graphs
+        else:  # built again, as the user's program builds it: their dtypes, their floatX
+            variables = _symbols(self._args, lambda i, arr: str(arr.dtype))
+            call = [a if v is None else v for a, v in zip(self._args, variables, strict=True)]
+            graphs = self._output_graphs(self._user_fn(*call, **self._kwargs))[1]
+        cotangents = [
+            pt.constant(part(u, o).astype(g.type.dtype))
+            for o, g in zip(self.outputs, graphs, strict=True)
+        ]
+        checked = [variables[p] for p in self._positions]
+        grads: Any = pullback(graphs, checked, cotangents, disconnected_inputs="ignore")
+        feeds = [v for v in variables if v is not None]
+        compiled = function(feeds, grads, mode=self._mode, on_unused_input="ignore")
+        values = compiled(*(a for a, v in zip(self._args, variables, strict=True) if v is not None))
+        return np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in values])
