@@ -1,0 +1,463 @@
+"""The pytest plugin end to end: small projects run by `pytester`, checked through pytest's output.
+
+In-process runs (`runpytest`) keep this file fast; pytest-xdist and the import-cost test need
+a fresh interpreter (`runpytest_subprocess`, `subprocess`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gradcheck as gc
+
+pytest_plugins = ["pytester"]
+
+INI = """
+[pytest]
+addopts = --strict-markers --strict-config -p no:cacheprovider
+filterwarnings = error
+"""
+
+# A scalar loss with its hand-written gradient, and the same gradient 0.1 % off in one entry.
+LOSSES = """
+import numpy as np
+import pytest
+
+import gradcheck as gc
+
+X = np.array([0.3, -1.2, 2.0])
+
+
+def loss(x):
+    return np.sum(np.sin(x) ** 2)
+
+
+def loss_grad(x):
+    return 2 * np.sin(x) * np.cos(x)
+
+
+def wrong_grad(x):
+    return loss_grad(x) * np.array([1.0, 1.001, 1.0])
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project that treats warnings as errors and knows its markers, like gradcheck's own."""
+    pytester.makeini(INI)
+    pytester.makepyfile(losses=LOSSES)
+    return pytester
+
+
+def test_passing_and_failing_checks(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        from losses import *
+
+        def test_right(gradcheck):
+            report = gradcheck(loss, X, grad=loss_grad)
+            assert report.passed and report.name == "loss"
+
+        def test_wrong(gradcheck):
+            gradcheck(loss, X, grad=wrong_grad)
+
+        def test_wrong_is_a_gradient_error(gradcheck):
+            with pytest.raises(gc.GradientError) as caught:
+                gradcheck(loss, X, grad=wrong_grad)
+            assert caught.value.report.verdict == "fail"
+        """
+    )
+    result = project.runpytest("--junitxml=junit.xml")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "    def test_wrong(gradcheck):",
+            ">       gradcheck(loss, X, grad=wrong_grad)",
+            "E       *GradientError: gradcheck FAIL: loss (numpy, mode=full, order=1, seed=0)",
+            "E         [[]fail[]] vjp: *",
+            "E             input[[]0[]][[]1[]]: analytic=* numeric=*±* |diff|=* tol=*",
+            "E         reproduce: gc.check(loss, [*]inputs, grad=wrong_grad, mode='full', seed=0)"
+            "  # inputs: input[[]0[]]: float64[[]3[]]",
+            "test_passing_and_failing_checks.py:8: GradientError",
+            "*- Captured gradcheck call -*",
+            "gradcheck FAIL: loss *",
+        ]
+    )
+    # The failure points at the test's line: no frame from gradcheck or from the plugin.
+    assert "gradcheck/_" not in result.stdout.str()
+    assert "pytest_gradcheck.py" not in result.stdout.str()
+    failing = ET.parse(project.path / "junit.xml").getroot().find(".//testcase[@name='test_wrong']")
+    assert failing is not None
+    properties = {p.get("name"): p.get("value") for p in failing.iter("property")}
+    assert properties["gradcheck_verdict"] == "fail"
+    assert properties["gradcheck_seed"] == "0"
+    assert str(properties["gradcheck_reproduce"]).startswith("gc.check(loss, *inputs, grad=wrong")
+
+
+def test_usage_errors_point_at_the_test(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        from losses import *
+
+        def test_bad_mode(gradcheck):
+            gradcheck(loss, X, grad=loss_grad, mode="slow")
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E   *UsageError: mode must be one of*", "*:4: UsageError"])
+    assert "gradcheck/_" not in result.stdout.str()
+
+
+def test_marker_defaults_and_precedence(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        from losses import *
+
+        pytestmark = pytest.mark.gradcheck(mode="fast", seed=1)
+
+        def test_module_marker(gradcheck):
+            report = gradcheck(loss, X, grad=loss_grad)
+            assert (report.mode, report.seed) == ("fast", 1)
+
+        @pytest.mark.gradcheck(seed=2, order=2)
+        def test_closest_marker_wins(gradcheck):
+            report = gradcheck(loss, X, grad=loss_grad, hvp=lambda x, v: 2 * np.cos(2 * x) * v)
+            assert (report.mode, report.seed, report.order) == ("fast", 2, 2)
+
+        @pytest.mark.gradcheck(seed=2)
+        def test_call_wins(gradcheck):
+            report = gradcheck(loss, X, grad=loss_grad, seed=3, mode="full")
+            assert (report.mode, report.seed) == ("full", 3)
+        """
+    )
+    project.runpytest("--gradcheck-seed=9", "--gradcheck-mode=full").assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    "mark",
+    ["@pytest.mark.gradcheck(moed='fast')", "@pytest.mark.gradcheck('fast')"],
+    ids=["unknown-keyword", "positional"],
+)
+def test_bad_marker_is_a_usage_error(project: pytest.Pytester, mark: str) -> None:
+    project.makepyfile(
+        f"""
+        from losses import *
+
+        {mark}
+        def test_marked(gradcheck):
+            gradcheck(loss, X, grad=loss_grad)
+        """
+    )
+    result = project.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: *::test_marked: @pytest.mark.gradcheck takes only the keyword arguments*"]
+    )
+
+
+def test_marker_is_registered_for_strict_markers(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gradcheck(mode="fast")
+        def test_marked():
+            pass
+        """
+    )
+    project.runpytest("--strict-markers").assert_outcomes(passed=1)
+    project.runpytest("--markers").stdout.fnmatch_lines(["@pytest.mark.gradcheck(mode=*"])
+
+
+SHOW_OPTIONS = """
+from losses import *
+
+def test_show(gradcheck):
+    report = gradcheck(loss, X, grad=loss_grad)
+    print(f"MODE={report.mode} SEED={report.seed}")
+
+@pytest.mark.gradcheck(seed=11)
+def test_show_marked(gradcheck):
+    report = gradcheck(loss, X, grad=loss_grad)
+    print(f"MARKED MODE={report.mode} SEED={report.seed}")
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        ("", [], ["MODE=full SEED=0", "MARKED MODE=full SEED=11"]),
+        ("gradcheck_mode = fast\ngradcheck_seed = 5", [], ["MODE=fast SEED=5", "*SEED=11"]),
+        (
+            "gradcheck_mode = fast\ngradcheck_seed = 5",
+            ["--gradcheck-mode=full", "--gradcheck-seed=9"],
+            ["MODE=full SEED=9", "MARKED MODE=full SEED=11"],
+        ),
+    ],
+    ids=["defaults", "ini", "command-line-over-ini"],
+)
+def test_options_and_ini(
+    pytester: pytest.Pytester, ini: str, args: list[str], expected: list[str]
+) -> None:
+    pytester.makeini(INI + ini)
+    pytester.makepyfile(losses=LOSSES, test_show=SHOW_OPTIONS)
+    result = pytester.runpytest("-s", *args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"*{line}*" for line in expected])
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        ("", ["--gradcheck-mode=slow"], "--gradcheck-mode must be one of fast, full, got 'slow'"),
+        ("gradcheck_mode = Full", [], "gradcheck_mode (ini) must be one of fast, full, got 'Full'"),
+        ("", ["--gradcheck-seed=-1"], "--gradcheck-seed must be an integer >= 0, got '-1'"),
+        ("gradcheck_seed = x", [], "gradcheck_seed (ini) must be an integer >= 0, got 'x'"),
+        ("", ["--gradcheck-report=losses.py"], "--gradcheck-report must be a folder, but *"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    pytester: pytest.Pytester, ini: str, args: list[str], message: str
+) -> None:
+    pytester.makeini(INI + ini)
+    pytester.makepyfile(losses=LOSSES, test_nothing="def test_nothing(): pass")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+REPORTED = """
+from losses import *
+
+def test_right(gradcheck):
+    gradcheck(loss, X, grad=loss_grad)
+
+def test_wrong(gradcheck):
+    gradcheck(loss, X, grad=wrong_grad)
+
+def test_two_functions(gradcheck):
+    gradcheck(loss, X, grad=loss_grad)
+    gradcheck(np.sin, X, jacobian=lambda x: np.diag(np.cos(x)))
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_many_points(gradcheck, scale):
+    for k in range(3):
+        gradcheck(loss, scale * X + k, grad=loss_grad, mode="fast")
+
+def test_no_check():
+    pass
+"""
+
+
+def _report_files(folder: Path) -> dict[str, Any]:
+    """The JSON report without its timings, and the other two files, for comparison."""
+    run = json.loads((folder / "gradcheck.json").read_text())
+    for outcome in run["outcomes"]:
+        outcome["duration"] = 0.0
+    run["meta"] = {k: v for k, v in run["meta"].items() if k not in ("started", "duration")}
+    junit = ET.parse(folder / "gradcheck.junit.xml").getroot()
+    names = sorted(case.get("name", "") for case in junit.iter("testcase"))
+    return {"json": run, "junit": names, "md": (folder / "gradcheck.md").read_text().count("|")}
+
+
+def test_report_files_and_summary(project: pytest.Pytester) -> None:
+    project.makepyfile(test_reported=REPORTED)
+    result = project.runpytest("--gradcheck-report=out")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= gradcheck =*",
+            "10 checks in 5 tests (*s): pass 5, fail 1",
+            "slowest checks:",
+            "*s test_reported.py::*",
+            "report: */out: gradcheck.json, gradcheck.junit.xml, gradcheck.md",
+        ]
+    )
+    run = json.loads((project.path / "out" / "gradcheck.json").read_text())
+    statuses = {o["name"]: o["status"] for o in run["outcomes"]}
+    assert list(statuses) == [
+        "test_reported.py::test_many_points[0.5]",
+        "test_reported.py::test_many_points[2.0]",
+        "test_reported.py::test_right",
+        "test_reported.py::test_two_functions::loss",
+        "test_reported.py::test_two_functions::sin",
+        "test_reported.py::test_wrong",
+    ]
+    assert [name for name, status in statuses.items() if status != "pass"] == [
+        "test_reported.py::test_wrong"
+    ]
+    wrong = run["outcomes"][-1]
+    assert wrong["report"]["verdict"] == "fail"
+    assert wrong["text"].startswith("gradcheck FAIL: loss")
+    assert (wrong["file"], wrong["line"]) == ("test_reported.py", 6)  # the def line
+    assert run["outcomes"][0]["message"].endswith("(3 checks)")
+    assert run["meta"]["command"] == "pytest"
+    files = _report_files(project.path / "out")
+    assert len(files["junit"]) == 6
+    assert "test_wrong" in (project.path / "out" / "gradcheck.md").read_text()
+
+
+def test_report_folder_from_ini_is_relative_to_it(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI + "gradcheck_report = build/checks")
+    pytester.makepyfile(losses=LOSSES, test_one=REPORTED)
+    sub = pytester.mkdir("sub")
+    pytester.runpytest(str(pytester.path), "--rootdir", str(pytester.path))
+    assert (pytester.path / "build" / "checks" / "gradcheck.json").is_file()
+    assert not (sub / "build").exists()
+
+
+def test_xdist_run_reports_what_a_serial_run_reports(project: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    project.makepyfile(test_reported=REPORTED)
+    serial = project.runpytest_subprocess("--gradcheck-report=serial")
+    spread = project.runpytest_subprocess("-n", "2", "--gradcheck-report=spread")
+    serial.assert_outcomes(passed=5, failed=1)
+    spread.assert_outcomes(passed=5, failed=1)
+    spread.stdout.fnmatch_lines(["*= gradcheck =*", "10 checks in 5 tests (*s): pass 5, fail 1"])
+    expected = _report_files(project.path / "serial")
+    assert len(expected["json"]["outcomes"]) == 6
+    assert _report_files(project.path / "spread") == expected
+
+
+def test_plugin_costs_nothing_to_a_run_without_checks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_plain():
+            loaded = {"gradcheck", "numpy", "torch", "jax", "tensorflow", "keras"}
+            assert not loaded & set(sys.modules)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pytest_gradcheck" in sys.modules  # the plugin itself was loaded in this process
+
+
+NONFINITE = {
+    "numpy": """
+        def test_nonfinite(gradcheck):
+            gradcheck(lambda x: np.sum(x**2), np.array([1.0, 2.0]), grad=lambda x: x * np.nan)
+    """,
+    "torch": """
+        torch = pytest.importorskip("torch")
+
+        def test_nonfinite(gradcheck):  # float32, infinite gradient of sqrt at 0
+            gradcheck(lambda x: torch.sqrt(x).sum(), torch.tensor([0.0, 1.0]))
+    """,
+    "torch-nan-value": """
+        torch = pytest.importorskip("torch")
+
+        def test_nonfinite(gradcheck):
+            gradcheck(lambda x: (x * float("nan")).sum(), torch.tensor([1.0]))
+    """,
+    "jax": """
+        jnp = pytest.importorskip("jax.numpy")
+
+        def test_nonfinite(gradcheck):
+            gradcheck(lambda x: jnp.sum(jnp.sqrt(x)), jnp.array([0.0, 1.0]))
+    """,
+}
+
+
+@pytest.mark.parametrize("framework", sorted(NONFINITE))
+def test_no_warning_escapes_gradchecks_arithmetic(project: pytest.Pytester, framework: str) -> None:
+    """A NaN/inf gradient is a `nonfinite` finding, not a RuntimeWarning turned error (#13)."""
+    project.makepyfile("from losses import *\n" + inspect.cleandoc(NONFINITE[framework]))
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E   *GradientError: gradcheck NONFINITE: *"])
+
+
+FRAMEWORKS = """
+import numpy as np
+import pytest
+
+
+def test_numpy(gradcheck):
+    grad = lambda x: 1 - np.tanh(x) ** 2
+    gradcheck(lambda x: np.sum(np.tanh(x)), np.array([0.1, -0.4]), grad=grad)
+
+
+def test_torch(gradcheck):
+    torch = pytest.importorskip("torch")
+    gradcheck(lambda x: torch.tanh(x).sum(), torch.tensor([0.1, -0.4], dtype=torch.float64))
+
+
+def test_jax(gradcheck):
+    jnp = pytest.importorskip("jax.numpy")
+    gradcheck(lambda x: jnp.sum(jnp.tanh(x)), jnp.array([0.1, -0.4]))
+
+
+def test_tensorflow(gradcheck):
+    tf = pytest.importorskip("tensorflow")
+    gradcheck(lambda x: tf.reduce_sum(tf.tanh(x)), tf.constant([0.1, -0.4], dtype=tf.float64))
+
+
+# The same three bugs: a value whose gradient is taken through x alone (slope 1, not tanh').
+def test_torch_wrong(gradcheck):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.1, -0.4], dtype=torch.float64)
+    gradcheck(lambda x: ((torch.tanh(x) - x).detach() + x).sum(), x)
+
+
+def test_jax_wrong(gradcheck):
+    jax = pytest.importorskip("jax")
+    f = lambda x: jax.numpy.sum(jax.lax.stop_gradient(jax.numpy.tanh(x) - x) + x)
+    gradcheck(f, jax.numpy.array([0.1, -0.4]))
+
+
+def test_tensorflow_wrong(gradcheck):
+    tf = pytest.importorskip("tensorflow")
+    f = lambda x: tf.reduce_sum(tf.stop_gradient(tf.tanh(x) - x) + x)
+    gradcheck(f, tf.constant([0.1, -0.4], dtype=tf.float64))
+"""
+
+
+def test_every_framework(project: pytest.Pytester) -> None:
+    project.makeini(
+        INI + "    ignore::DeprecationWarning:tensorflow.*\n    ignore::DeprecationWarning:keras.*"
+    )
+    project.makepyfile(test_frameworks=FRAMEWORKS)
+    result = project.runpytest()
+    result.assert_outcomes(passed=4, failed=3)
+    for framework in ("torch", "jax", "tensorflow"):
+        result.stdout.fnmatch_lines([f"*GradientError: gradcheck FAIL: * ({framework}, mode=full*"])
+
+
+# Options that gradcheck.check gained recently; the marker passes them on without knowing them.
+NEW_OPTIONS = {"checks": "['nonsense']", "nondet_tol": "-1", "step": "-1", "max_evaluations": "-1"}
+
+
+@pytest.mark.parametrize(
+    "option", [o for o in NEW_OPTIONS if o in inspect.signature(gc.check).parameters]
+)
+def test_marker_passes_options_on_to_check(project: pytest.Pytester, option: str) -> None:
+    """gradcheck.check, not the plugin, judges an option's value: the plugin stays in step."""
+    project.makepyfile(
+        f"""
+        from losses import *
+
+        @pytest.mark.gradcheck({option}={NEW_OPTIONS[option]})
+        def test_marked(gradcheck):
+            gradcheck(loss, X, grad=loss_grad)
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"E   *UsageError: *{option}*"])
