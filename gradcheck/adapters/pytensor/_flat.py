@@ -146,9 +146,9 @@ class PytensorFlat(Differentiable):
             blocker = bypassed_override([self._y])
             if blocker is not None:
                 return Unsupported(
-                    f"forward mode would bypass the pullback override of OpFromGraph "
-                    f"{blocker!r}: without pushforward= PyTensor differentiates its inner "
-                    "graph instead; give it pushforward= to check forward mode"
+                    f"it would bypass the pullback override of OpFromGraph {blocker!r} (without "
+                    "pushforward= PyTensor differentiates its inner graph instead); give it "
+                    "pushforward= to check forward mode"
                 )
             v = pt.tensor("v", dtype="float64", shape=(self.n,))
             try:
