@@ -1,110 +1,114 @@
 """Adapters: user code of any framework seen as one float64 function f: R^n -> R^m.
 
-Each framework has one small module here, imported only when the user's objects show that the
-framework is in use: `get_adapter` considers an adapter only when its framework is already in
-`sys.modules` (a torch tensor cannot exist unless torch was imported), so `import gradcheck`
-never loads a framework.
+`get_adapter` finds the adapter for the user's objects, and its `bind` returns a
+`Differentiable` (the contract in `gradcheck/_differentiable.py`): the function restricted to
+the inputs being checked (`wrt`), flattened into one float64 vector, evaluated on promoted
+copies. The checker sees nothing else, which is what keeps it framework-free.
 
-An adapter's `bind` returns a `Differentiable`: the function, restricted to the inputs being
-checked (`wrt`), flattened into one float64 vector, evaluated on promoted copies. The finite
-difference engine and the checker see nothing else, which is what keeps them framework-free.
+The registry, `ADAPTERS`, is an explicit ordered tuple of (framework, module, adapter class)
+written as strings: nothing is imported to list it. An adapter is imported only when its
+framework's top-level module is already in `sys.modules` (a torch tensor cannot exist unless
+torch was imported) or when `framework="..."` asks for it, so `import gradcheck` never loads a
+framework. Adapter instances are cached by class. Detection is not cached by `type(obj)`: a
+dict is a JAX pytree or not depending on its leaves, and a Keras layer belongs to whichever
+backend Keras runs on.
+
+Naming: each framework has one public module or subpackage here (`numpy`, `torch`, `jax`,
+`tensorflow`, `pytensor`), whose `__all__` names its adapter and its flat view (`TorchAdapter`,
+`TorchFlat`). Everything inside a subpackage starts with `_` (`torch/_flat.py`, `_module.py`),
+as does every helper module (`_common.py`): they are not API, and may change with the code.
+
+Adding a framework
+    1. Read `gradcheck/_differentiable.py` (the contract) and one adapter: `numpy.py` is the
+       smallest; `torch/` shows autodiff, batching and modules.
+    2. Write `adapters/<framework>.py` (or a subpackage when it grows past ~400 lines) with a
+       `<Name>Adapter(Adapter)` from `_common`: `framework = "<name>"`, the framework
+       imported in `__init__` (never at module level), `handles(obj)`, and `bind(fn, inputs,
+       kwargs, wrt)`, which picks the inputs with `select_positions` and checks them with
+       `validate_point`.
+    3. `bind` returns a `<Name>Flat(Differentiable)`: `value` always; `vjp`/`jvp` and
+       `gradient_map` where the framework differentiates (else they raise `Unsupported`);
+       batched `values`/`vjps`/`jvps` through `_common.Batching` where it vectorises;
+       `native_vjp` for the dtype audit; the conversion hooks (`native_inputs`, …) if it
+       accepts hand-written derivatives. Work on float64 copies, never the user's objects.
+    4. Add a line to `ADAPTERS`, and tests under `tests/adapters/<framework>/`.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import NamedTuple
 
-import numpy as np
-
-from .._differentiable import Differentiable, Leaf, Unsupported, leaves_of, locate
 from .._errors import UsageError
+from ._common import Adapter
 
-__all__ = [
-    "ADAPTERS",
-    "Adapter",
-    "Differentiable",
-    "Leaf",
-    "Unsupported",
-    "get_adapter",
-    "leaves_of",
-    "locate",
-]
-
-Wrt = int | str | Sequence[int] | None
+__all__ = ["ADAPTERS", "Adapter", "Registration", "get_adapter"]
 
 
-class Adapter(ABC):
-    """Knows one framework: recognises its objects and binds user code to a Differentiable."""
+class Registration(NamedTuple):
+    """One framework of the registry."""
 
-    framework: ClassVar[str]
-    module: ClassVar[str]  # the top-level module that must be imported for its objects to exist
-
-    @abstractmethod
-    def handles(self, obj: object) -> bool:
-        """Whether obj is an array, tensor, module or layer of this framework."""
-
-    @abstractmethod
-    def bind(
-        self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
-    ) -> Differentiable:
-        """fn(*inputs, **kwargs) as a Differentiable of the inputs that `wrt` selects.
-
-        Raises:
-            UsageError: inputs of a kind this framework cannot differentiate, or a bad `wrt`.
-        """
+    framework: str  # the name users pass as framework="..."
+    module: str  # its top-level module: none of its objects exist until that is imported
+    adapter: str  # "package.module:Class", imported on first use
 
 
-def _adapter_classes() -> tuple[type[Adapter], ...]:
-    from ._jax import JaxAdapter
-    from ._numpy import NumpyAdapter
-    from ._tensorflow import TensorflowAdapter
-    from ._torch import TorchAdapter
+# Detection order: NumPy last, since a torch module called on NumPy inputs is torch code.
+ADAPTERS: tuple[Registration, ...] = (
+    Registration("jax", "jax", "gradcheck.adapters.jax:JaxAdapter"),
+    Registration("torch", "torch", "gradcheck.adapters.torch:TorchAdapter"),
+    Registration("tensorflow", "tensorflow", "gradcheck.adapters.tensorflow:TensorflowAdapter"),
+    Registration("pytensor", "pytensor", "gradcheck.adapters.pytensor:PytensorAdapter"),
+    Registration("numpy", "numpy", "gradcheck.adapters.numpy:NumpyAdapter"),
+)
+ALIASES = {"keras": "tensorflow"}  # Keras 3 on the TensorFlow backend
 
-    return (NumpyAdapter, JaxAdapter, TorchAdapter, TensorflowAdapter)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ADAPTERS":  # the explicit, ordered tuple; built on first use
-        return _adapter_classes()
-    raise AttributeError(name)
+_instances: dict[str, Adapter] = {}
 
 
-_instances: dict[type[Adapter], Adapter] = {}
-
-
-def _instance(cls: type[Adapter]) -> Adapter:
-    if cls not in _instances:
-        _instances[cls] = cls()
-    return _instances[cls]
+def _load(entry: Registration) -> Adapter | None:
+    """The adapter of one registry entry (created once), or None if its module is missing."""
+    if entry.adapter not in _instances:
+        module_name, class_name = entry.adapter.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:  # something the adapter needs: the user's problem
+                raise
+            return None
+        _instances[entry.adapter] = getattr(module, class_name)()
+    return _instances[entry.adapter]
 
 
 def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adapter:
     """The adapter for these objects (inputs first, then the function or model).
 
     Args:
-        objects: the user's inputs, then fn; the first object a framework recognises decides.
-        framework: force one ("numpy", "torch", "jax", "tensorflow"), e.g. NumPy inputs
-            for a function of another framework.
+        objects: the user's inputs, then fn; the first framework that recognises one of
+            them decides, in `ADAPTERS` order.
+        framework: force one ("numpy", "torch", "jax", "tensorflow", "keras", "pytensor"),
+            e.g. NumPy inputs for a function of another framework.
 
     Raises:
-        UsageError: an unknown framework name, or objects no adapter recognises.
+        UsageError: an unknown or unavailable framework name, or objects no adapter
+            recognises.
     """
-    classes = _adapter_classes()
-    names = {cls.framework: cls for cls in classes}
     if framework is not None:
-        if framework == "keras":
-            framework = "tensorflow"
-        if framework not in names:
+        name = ALIASES.get(framework, framework)
+        names = {entry.framework: entry for entry in ADAPTERS}
+        if name not in names:
             raise UsageError(f"unknown framework {framework!r}; choose from {sorted(names)}")
-        return _instance(names[framework])
-    present = [cls for cls in classes if cls.module in sys.modules]
-    # Non-NumPy frameworks first: a torch module called on NumPy inputs is torch code.
-    for cls in sorted(present, key=lambda c: c.framework == "numpy"):
-        adapter = _instance(cls)
-        if any(adapter.handles(obj) for obj in objects):
+        adapter = _load(names[name])
+        if adapter is None:
+            raise UsageError(f"the {name} adapter is not available in this gradcheck version")
+        return adapter
+    for entry in ADAPTERS:
+        if entry.module not in sys.modules:
+            continue
+        adapter = _load(entry)
+        if adapter is not None and any(adapter.handles(obj) for obj in objects):
             return adapter
     kinds = ", ".join(sorted({type(obj).__name__ for obj in objects})) or "nothing"
     raise UsageError(
@@ -112,50 +116,3 @@ def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adap
         "NumPy arrays, torch tensors/modules, JAX arrays (and pytrees of them), "
         "TensorFlow tensors/variables and Keras layers. Pass framework=... to choose one."
     )
-
-
-def select_positions(
-    wrt: Wrt, differentiable: Sequence[bool], kinds: Sequence[str]
-) -> tuple[int, ...]:
-    """The positional inputs to check: `wrt` as given, or every floating-point input.
-
-    Args:
-        wrt: None, an index, or a sequence of indices (negative ones count from the end).
-        differentiable: per positional input, whether it is a floating-point array.
-        kinds: per positional input, a short description for messages ("int64 array").
-
-    Raises:
-        UsageError: an index out of range, a non-float input asked for, or nothing to check.
-    """
-    count = len(differentiable)
-    if wrt is None:
-        chosen = tuple(i for i in range(count) if differentiable[i])
-        if not chosen:
-            listing = ", ".join(f"input[{i}] is {k}" for i, k in enumerate(kinds)) or "no inputs"
-            raise UsageError(
-                f"no floating-point input to differentiate ({listing}); "
-                "pass float arrays, e.g. x.astype(float)"
-            )
-        return chosen
-    if isinstance(wrt, str):
-        raise UsageError(
-            f"wrt={wrt!r} applies to modules and layers; for functions pass input indices"
-        )
-    indices = (wrt,) if isinstance(wrt, (int, np.integer)) else tuple(wrt)
-    if not indices:
-        raise UsageError("wrt is empty: name at least one input")
-    chosen_list: list[int] = []
-    for index in indices:
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
-            raise UsageError(f"wrt entries must be input indices, got {index!r}")
-        if not -count <= index < count:
-            raise UsageError(f"wrt={index} is out of range: there are {count} positional inputs")
-        position = int(index) % count
-        if not differentiable[position]:
-            raise UsageError(
-                f"wrt asks for input[{position}], which is {kinds[position]}: only "
-                "floating-point inputs can be differentiated"
-            )
-        if position not in chosen_list:
-            chosen_list.append(position)
-    return tuple(chosen_list)

@@ -18,13 +18,10 @@ jnp = jax.numpy
 
 import gradcheck as gc  # noqa: E402 - after the importorskip on purpose
 from gradcheck import adapters  # noqa: E402
+from gradcheck._differentiable import Unsupported  # noqa: E402
 from gradcheck._errors import UsageError  # noqa: E402
-from gradcheck.adapters import (  # noqa: E402
-    Unsupported,
-    _jax_flat,
-    get_adapter,
-)
-from gradcheck.adapters._jax import JaxAdapter  # noqa: E402
+from gradcheck.adapters import _common, get_adapter  # noqa: E402
+from gradcheck.adapters.jax import JaxAdapter  # noqa: E402
 
 _rng = [np.random.default_rng(0)]  # reseeded before every test: inputs do not depend on order
 
@@ -241,7 +238,7 @@ def test_untraceable_code_falls_back_to_eager_calls_and_loops() -> None:
 
 def test_batches_are_chunked_and_padded(monkeypatch: pytest.MonkeyPatch) -> None:
     d = _bind(lambda x: jnp.cumsum(x**3), _arr((4,), "float64"))
-    monkeypatch.setattr(_jax_flat, "CHUNK_BYTES", 8 * (4 + 4) * 4)  # 4 rows per chunk
+    monkeypatch.setattr(_common, "CHUNK_BYTES", 8 * (4 + 4) * 4)  # 4 rows per chunk
     xs = _rng[0].standard_normal((11, 4))
     np.testing.assert_allclose(d.values(xs), np.cumsum(xs**3, axis=1), rtol=1e-14)
     np.testing.assert_allclose(d.vjps(d.x0, xs), np.stack([d.vjp(d.x0, u) for u in xs]))

@@ -1,8 +1,8 @@
 """The TF-level function behind every TensorFlow Differentiable, and its derivatives.
 
-`TensorflowMap` turns `_call(xs) -> [tensor per output leaf]` into the flat float64 interface.
+`TensorflowFlat` turns `_call(xs) -> [tensor per output leaf]` into the flat float64 interface.
 Reverse mode is one `GradientTape` with `unconnected_gradients=ZERO` (a `stop_gradient` cut
-reads as 0, not None); the gradient map x -> J(x)^T u is a `TensorflowMap` whose `_call` runs
+reads as 0, not None); the gradient map x -> J(x)^T u is a `TensorflowFlat` whose `_call` runs
 its own tape, so an outer tape differentiates it again (Hessian-vector products, and any order
 by nesting). See "Note: forward mode and tf.custom_gradient" for why forward mode is probed.
 
@@ -22,25 +22,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .._errors import UsageError
-from . import Differentiable, Leaf, Unsupported, leaves_of
-from ._structure import flatten, unflatten
+from ..._differentiable import Differentiable, Leaf, Unsupported, leaves_of
+from ..._errors import UsageError
+from .._common import (
+    Batching,
+    BatchKind,
+    first_line,
+    flatten,
+    loop,
+    pad_rows,
+    part,
+    rows_per_chunk,
+    unflatten,
+)
+from ._tensors import float_eps, is_leaf, tf_module
 
-MEMORY_BYTES = 256 * 2**20  # input + output rows per vectorised chunk
 MAX_ROWS = 4096
 VECTORISE_FROM = 32  # fewer rows run eagerly: tracing a tf.function costs more than it saves
-
-
-def tf_module() -> Any:
-    import tensorflow as tf  # deferred on purpose; see the adapters/__init__.py docstring
-
-    return tf
+BATCHES: dict[str, BatchKind] = {"value": "values", "vjp": "batched VJPs", "jvp": "batched JVPs"}
 
 
 class _PforDiagnostics(logging.Filter):
@@ -63,22 +67,7 @@ def quiet_pfor() -> Iterator[None]:
         logger.removeFilter(drop)
 
 
-def float_eps(dtype_name: str) -> float:
-    """Unit round-off of a float dtype name ("bfloat16" included)."""
-    if dtype_name == "bfloat16":
-        return 2.0**-8
-    return float(np.finfo(np.dtype(dtype_name)).eps)
-
-
-def first_line(error: BaseException) -> str:
-    """A short reason from an exception (Keras wraps the real one after a header line)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    body = " ".join(lines[:3]) if lines else ""
-    return f"{type(error).__name__}: {body[:240]}"
-
-
-class TensorflowMap(Differentiable):
+class TensorflowFlat(Differentiable):
     """A TF function of one tensor per input leaf, seen as f: R^n -> R^m in float64.
 
     Subclasses implement `_call(xs)` (list of output tensors) and, for the first evaluation,
@@ -87,43 +76,57 @@ class TensorflowMap(Differentiable):
 
     framework = "tensorflow"
 
-    def __init__(self, x0: np.ndarray, inputs: tuple[Leaf, ...], dtypes: Sequence[Any],
-                 notes: Sequence[str], *, outputs: tuple[Leaf, ...] | None = None,
-                 eps: float | None = None) -> None:
+    def __init__(
+        self,
+        x0: np.ndarray,
+        inputs: tuple[Leaf, ...],
+        dtypes: Sequence[Any],
+        notes: Sequence[str],
+        *,
+        outputs: tuple[Leaf, ...] | None = None,
+        eps: float | None = None,
+        positions: tuple[int, ...] | None = None,
+    ) -> None:
+        super().__init__(
+            x0,
+            inputs,
+            () if outputs is None else outputs,
+            eps=eps or float(np.finfo(np.float64).eps),
+            notes=tuple(notes),
+            positions=positions,
+        )
         self._dtypes = list(dtypes)
         self._template: Any = None
         self._names: list[str] | None = None
         self._forward: str | None = None  # "ok", or why forward mode is unavailable
-        self._vectorised: dict[str, bool] = {}  # per batch kind: did tf.vectorized_map work
         self._compiled: dict[str, Any] = {}
-        notes = list(notes)
+        # Keras wraps the real cause of a pfor failure after a header line: keep 3 lines.
+        self._batching = Batching(self, "tf.vectorized_map", lines=3)
         if outputs is None:
-            first = self._call(self._split(x0, x_inputs=inputs))
-            assert self._names is not None
-            triples = [(name, tuple(t.shape), t.dtype.name)
-                       for name, t in zip(self._names, first, strict=True)]
-            outputs = leaves_of(triples)
-            if not sum(leaf.size for leaf in outputs):
-                raise UsageError("output is empty: there is nothing to differentiate")
-            low = sorted({d for _, _, d in triples if d != "float64"})
-            if low and all(t.name == "float64" for t in self._dtypes):
-                notes.append(f"the outputs are {', '.join(low)} although the inputs were promoted "
-                             "to float64: the code computes in lower precision inside, which "
-                             "limits the numeric derivative")
-            eps = max([float_eps(d) for _, _, d in triples]
-                      + [float_eps(t.name) for t in self._dtypes])
-        self._out_dtypes = [leaf.dtype for leaf in outputs]
-        super().__init__(x0, inputs, outputs, eps=eps or float(np.finfo(np.float64).eps),
-                         notes=tuple(notes))
+            self._first_call()
+        self._out_dtypes = [leaf.dtype for leaf in self.outputs]
 
-    @property
-    def analytic_eps(self) -> float:
-        """Unit round-off of the derivatives: TF computes them in the values' own dtypes.
-
-        The checker reads it (as for user-supplied derivatives) to budget forward-vs-reverse
-        rounding, which is float32-sized when the code cannot run in float64.
-        """
-        return self.eps
+    def _first_call(self) -> None:
+        """Run the code at x0 once: its output leaves, and the round-off of their dtypes."""
+        first = self._call(self._split(self.x0))
+        assert self._names is not None
+        triples = [
+            (name, tuple(t.shape), t.dtype.name) for name, t in zip(self._names, first, strict=True)
+        ]
+        self.outputs = leaves_of(triples)
+        if not self.m:
+            raise UsageError("output is empty: there is nothing to differentiate")
+        low = sorted({d for _, _, d in triples if d != "float64"})
+        if low and all(t.name == "float64" for t in self._dtypes):
+            self.notes = (
+                *self.notes,
+                f"the outputs are {', '.join(low)} although the inputs were promoted "
+                "to float64: the code computes in lower precision inside, which "
+                "limits the numeric derivative",
+            )
+        self.eps = max(
+            [float_eps(d) for _, _, d in triples] + [float_eps(t.name) for t in self._dtypes]
+        )
 
     # -- the TF side -------------------------------------------------------------------------
     def _call(self, xs: Sequence[Any]) -> list[Any]:
@@ -131,8 +134,6 @@ class TensorflowMap(Differentiable):
 
     def _flat(self, result: Any) -> list[Any]:
         """fn's result as a list of floating tensors, in `flatten` order."""
-        from ._tensorflow import is_leaf
-
         tf = tf_module()
         named = flatten(result, "output", is_leaf)
         if self._names is None:
@@ -143,47 +144,54 @@ class TensorflowMap(Differentiable):
         for name, value in named:
             tensor = tf.convert_to_tensor(value, dtype_hint=tf.float64)
             if tensor.dtype.is_complex:
-                raise UsageError(f"{name} is complex ({tensor.dtype.name}): only real outputs "
-                                 "are checked")
+                raise UsageError(
+                    f"{name} is complex ({tensor.dtype.name}): only real outputs are checked"
+                )
             if not tensor.dtype.is_floating:
-                raise UsageError(f"{name} is a {tensor.dtype.name} tensor: a differentiable output "
-                                 "must be floating point")
+                raise UsageError(
+                    f"{name} is a {tensor.dtype.name} tensor: a differentiable output "
+                    "must be floating point"
+                )
             out.append(tensor)
         return out
 
-    def _split(self, x: Any, *, dtypes: Sequence[Any] | None = None,
-               x_inputs: tuple[Leaf, ...] | None = None) -> list[Any]:
+    def _split(self, x: Any, *, dtypes: Sequence[Any] | None = None) -> list[Any]:
         """One tensor per input leaf from a flat vector (NumPy, or a TF tensor inside vmap)."""
         tf = tf_module()
-        leaves = x_inputs if x_inputs is not None else self.inputs
-        dtypes = dtypes or self._dtypes
+        leaves, dtypes = self.inputs, dtypes or self._dtypes
         if isinstance(x, np.ndarray):  # one host-to-tensor copy per leaf, no extra eager ops
-            return [tf.constant(x[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
-                                .astype(tf.as_dtype(dtype).as_numpy_dtype))
-                    for leaf, dtype in zip(leaves, dtypes, strict=True)]
-        return [tf.cast(tf.reshape(x[leaf.offset : leaf.offset + leaf.size], leaf.shape), dtype)
-                for leaf, dtype in zip(leaves, dtypes, strict=True)]
+            return [
+                tf.constant(part(x, leaf).astype(tf.as_dtype(dtype).as_numpy_dtype))
+                for leaf, dtype in zip(leaves, dtypes, strict=True)
+            ]
+        return [
+            tf.cast(tf.reshape(x[leaf.offset : leaf.offset + leaf.size], leaf.shape), dtype)
+            for leaf, dtype in zip(leaves, dtypes, strict=True)
+        ]
 
     def _cotangents(self, u: np.ndarray, dtypes: Sequence[Any] | None = None) -> list[Any]:
         """u as one tensor per output leaf, in the dtypes the outputs have."""
         tf = tf_module()
-        return [tf.constant(u[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape), dtype)
-                for leaf, dtype in zip(self.outputs, dtypes or self._out_dtypes, strict=True)]
+        return [
+            tf.constant(part(u, leaf), dtype)
+            for leaf, dtype in zip(self.outputs, dtypes or self._out_dtypes, strict=True)
+        ]
 
     def _gradient(self, tape: Any, outs: list[Any], xs: list[Any], u: np.ndarray) -> np.ndarray:
         tf = tf_module()
         cotangents = self._cotangents(u, [o.dtype for o in outs])
-        grads = tape.gradient(outs, xs, output_gradients=cotangents,
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = tape.gradient(
+            outs,
+            xs,
+            output_gradients=cotangents,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
         return _concat(grads)
 
     def native_outputs(self, flat: np.ndarray) -> Any:
         """A flat output-sized vector as tensors in the structure of fn's result (cotangents)."""
-        from ._tensorflow import is_leaf
-
         tf = tf_module()
-        parts = [tf.constant(flat[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape),
-                             dtype=tf.float64) for leaf in self.outputs]
+        parts = [tf.constant(part(flat, leaf), dtype=tf.float64) for leaf in self.outputs]
         return unflatten(self._template, parts, is_leaf)
 
     def native_tangents(self, flat: np.ndarray) -> tuple[Any, ...]:
@@ -216,41 +224,44 @@ class TensorflowMap(Differentiable):
         return self._rows("jvp", x, vs, self.m, lambda v: self._accumulate(x, v))
 
     # -- batches: tf.vectorized_map over rows, chunked, or a loop --------------------------------
-    def _rows(self, kind: str, x: np.ndarray, rows: np.ndarray, width: int,
-              loop: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def _rows(
+        self,
+        kind: str,
+        x: np.ndarray,
+        rows: np.ndarray,
+        width: int,
+        one: Callable[[np.ndarray], np.ndarray],
+    ) -> np.ndarray:
         """Each row through `kind` (value/vjp/jvp at x), vectorised where pfor can."""
-        if not len(rows):
-            return np.empty((0, width))
-        state = self._vectorised.get(kind)
+        batch = BATCHES[kind]
+        works = self._batching.works.get(batch)
         # Tracing costs more than a few eager calls: trace for a big batch, then reuse it.
-        if (state and len(rows) > 1) or (state is None and len(rows) >= VECTORISE_FROM):
-            try:
-                with quiet_pfor():
-                    result = self._vectorised_rows(kind, x, rows)
-            except Exception as error:
-                if state:  # it worked before: this is the user's code failing
-                    raise
-                self._vectorised[kind] = False
-                what = {"value": "values", "vjp": "batched VJPs", "jvp": "batched JVPs"}[kind]
-                self.notes = (*self.notes, f"{what} are evaluated in a loop: tf.vectorized_map "
-                              f"could not vectorise the function ({first_line(error)})")
-            else:
-                if state is None and kind == "jvp":
-                    self._confirm_graph_forward(x, rows[0], result[0], loop(rows[0]))
-                self._vectorised[kind] = True
-                return result
-        return np.stack([loop(r) for r in rows])
+        if (works and len(rows) > 1) or (works is None and len(rows) >= VECTORISE_FROM):
 
-    def _confirm_graph_forward(self, x: np.ndarray, v: np.ndarray, graph: np.ndarray,
-                               eager: np.ndarray) -> None:
+            def vectorised(block: np.ndarray) -> np.ndarray:
+                with quiet_pfor():
+                    result = self._vectorised_rows(kind, x, block)
+                if works is None and kind == "jvp":
+                    self._confirm_graph_forward(x, block[0], result[0], one(block[0]))
+                return result
+
+            return self._batching.run(batch, rows, width, vectorised, one)
+        return loop(one, rows, width)
+
+    def _confirm_graph_forward(
+        self, x: np.ndarray, v: np.ndarray, graph: np.ndarray, eager: np.ndarray
+    ) -> None:
         """Batched forward mode runs in a graph, where TF treats custom rules differently."""
         scale = float(np.abs(graph).sum() + np.abs(eager).sum())
-        if all(_close(float(a), float(b), scale, self.eps)
-               for a, b in zip(graph, eager, strict=True)):
+        if all(
+            _close(float(a), float(b), scale, self.eps) for a, b in zip(graph, eager, strict=True)
+        ):
             return
-        self._forward = ("forward mode: tf.autodiff.ForwardAccumulator gives different J·v "
-                         "eagerly and inside a tf.function (a tf.custom_gradient rule is followed "
-                         "in one and bypassed in the other), so forward-mode checks are skipped")
+        self._forward = (
+            "forward mode: tf.autodiff.ForwardAccumulator gives different J·v "
+            "eagerly and inside a tf.function (a tf.custom_gradient rule is followed "
+            "in one and bypassed in the other), so forward-mode checks are skipped"
+        )
         raise Unsupported(self._forward)
 
     def _row(self, kind: str, x: Any, r: Any) -> Any:
@@ -269,19 +280,25 @@ class TensorflowMap(Differentiable):
             with tf.GradientTape() as tape:
                 tape.watch(xs)
                 primal = self._call(xs)
-            cotangents = [tf.cast(tf.reshape(r[leaf.offset : leaf.offset + leaf.size], leaf.shape),
-                                  o.dtype) for leaf, o in zip(self.outputs, primal, strict=True)]
-            outs = tape.gradient(primal, xs, output_gradients=cotangents,
-                                 unconnected_gradients=zero)
-        return tf.concat([tf.reshape(tf.cast(tf.convert_to_tensor(t), tf.float64), [-1])
-                          for t in outs], 0)
+            cotangents = [
+                tf.cast(tf.reshape(r[leaf.offset : leaf.offset + leaf.size], leaf.shape), o.dtype)
+                for leaf, o in zip(self.outputs, primal, strict=True)
+            ]
+            outs = tape.gradient(
+                primal, xs, output_gradients=cotangents, unconnected_gradients=zero
+            )
+        return tf.concat(
+            [tf.reshape(tf.cast(tf.convert_to_tensor(t), tf.float64), [-1]) for t in outs], 0
+        )
 
     def _vectorised_rows(self, kind: str, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         tf = tf_module()
         if kind not in self._compiled:
+
             def batch(point: Any, block: Any) -> Any:
-                return tf.vectorized_map(lambda r: self._row(kind, point, r), block,
-                                         fallback_to_while_loop=False)
+                return tf.vectorized_map(
+                    lambda r: self._row(kind, point, r), block, fallback_to_while_loop=False
+                )
 
             compiled = tf.function(batch, autograph=False)  # no source parsing
             # Every check traces its own function on purpose; TF counts the traces by the code
@@ -289,17 +306,15 @@ class TensorflowMap(Differentiable):
             # private and belongs to this one object; if TF drops it, the warning comes back.
             compiled._omit_frequent_tracing_warning = True
             self._compiled[kind] = compiled
-        size = int(max(1, min(MAX_ROWS, MEMORY_BYTES // (8 * (self.n + self.m)))))
+        size = min(MAX_ROWS, rows_per_chunk(self.n + self.m))
         point = tf.constant(x, dtype=tf.float64)
         parts = []
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             # Padding to powers of two (at least VECTORISE_FROM) keeps the traces few.
             padded = min(size, max(VECTORISE_FROM, 1 << max(0, (len(chunk) - 1).bit_length())))
-            if padded > len(chunk):
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], padded - len(chunk), 0)])
-            out = self._compiled[kind](point, tf.constant(chunk, dtype=tf.float64)).numpy()
-            parts.append(out[: min(size, len(rows) - start)])
+            out = self._compiled[kind](point, tf.constant(pad_rows(chunk, padded), tf.float64))
+            parts.append(out.numpy()[: len(chunk)])
         return np.concatenate(parts)
 
     def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -316,12 +331,14 @@ class TensorflowMap(Differentiable):
         try:
             with tf.autodiff.ForwardAccumulator(xs, tangents) as acc:
                 outs = self._call(xs)
-            return _concat([acc.jvp(o, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-                            for o in outs])
+            return _concat(
+                [acc.jvp(o, unconnected_gradients=tf.UnconnectedGradients.ZERO) for o in outs]
+            )
         except Exception as error:
             self.value(x)  # the user's own exception, if it is one, propagates unchanged
-            raise Unsupported("forward mode: tf.autodiff.ForwardAccumulator failed "
-                              f"({first_line(error)})") from error
+            raise Unsupported(
+                f"forward mode: tf.autodiff.ForwardAccumulator failed ({first_line(error, 3)})"
+            ) from error
 
     def _probe_forward(self) -> str:
         """See "Note: forward mode and tf.custom_gradient"."""
@@ -335,24 +352,28 @@ class TensorflowMap(Differentiable):
         a, b = float(u @ jv), float(jtu @ v)
         if _close(a, b, float(np.abs(u) @ np.abs(jv) + np.abs(jtu) @ np.abs(v)), self.eps):
             return "ok"
-        return ("forward mode: tf.autodiff.ForwardAccumulator does not follow the reverse-mode "
-                "rule here (tf.custom_gradient rules have no forward rule, so it differentiates "
-                f"their forward code instead): <u, Jv> = {a:.6g} but <J^T u, v> = {b:.6g} at the "
-                "checked point, so forward-mode checks would not test your rule")
+        return (
+            "forward mode: tf.autodiff.ForwardAccumulator does not follow the reverse-mode "
+            "rule here (tf.custom_gradient rules have no forward rule, so it differentiates "
+            f"their forward code instead): <u, Jv> = {a:.6g} but <J^T u, v> = {b:.6g} at the "
+            "checked point, so forward-mode checks would not test your rule"
+        )
 
     def gradient_map(self, u: np.ndarray) -> Differentiable:
-        return GradientMap(self, u)
+        return _GradientMap(self, u)
 
 
-class GradientMap(TensorflowMap):
+class _GradientMap(TensorflowFlat):
     """x -> J(x)^T u of a parent map: its derivatives are Hessian-vector products."""
 
-    def __init__(self, parent: TensorflowMap, u: np.ndarray) -> None:
+    def __init__(self, parent: TensorflowFlat, u: np.ndarray) -> None:
         self._parent, self._u = parent, np.asarray(u, dtype=np.float64)
-        outputs = tuple(Leaf(f"d/d{leaf.name}", leaf.shape, "float64", leaf.offset)
-                        for leaf in parent.inputs)
-        super().__init__(parent.x0, parent.inputs, parent._dtypes, (), outputs=outputs,
-                         eps=parent.eps)
+        outputs = tuple(
+            Leaf(f"d/d{leaf.name}", leaf.shape, "float64", leaf.offset) for leaf in parent.inputs
+        )
+        super().__init__(
+            parent.x0, parent.inputs, parent._dtypes, (), outputs=outputs, eps=parent.eps
+        )
         self._out_dtypes = [t.name for t in parent._dtypes]
 
     def _call(self, xs: Sequence[Any]) -> list[Any]:
@@ -362,8 +383,12 @@ class GradientMap(TensorflowMap):
             tape.watch(xs)
             outs = self._parent._call(xs)
         cotangents = self._parent._cotangents(self._u, [o.dtype for o in outs])
-        grads = tape.gradient(outs, xs, output_gradients=cotangents,
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = tape.gradient(
+            outs,
+            xs,
+            output_gradients=cotangents,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
         return [tf.convert_to_tensor(g) for g in grads]
 
 
@@ -377,5 +402,6 @@ def _concat(tensors: Sequence[Any]) -> np.ndarray:
     tf = tf_module()
     if not tensors:
         return np.empty(0)
-    return np.concatenate([np.asarray(tf.convert_to_tensor(t).numpy(), dtype=np.float64).ravel()
-                           for t in tensors])
+    return np.concatenate(
+        [np.asarray(tf.convert_to_tensor(t).numpy(), dtype=np.float64).ravel() for t in tensors]
+    )

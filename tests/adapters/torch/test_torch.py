@@ -11,8 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import gradcheck as gc  # noqa: E402
-from gradcheck.adapters import Unsupported, get_adapter  # noqa: E402
-from gradcheck.adapters._torch import TorchAdapter  # noqa: E402
+from gradcheck._differentiable import Unsupported  # noqa: E402
+from gradcheck.adapters import get_adapter  # noqa: E402
+from gradcheck.adapters.torch import TorchAdapter  # noqa: E402
 
 
 def bind(fn: Any, *inputs: Any, wrt: Any = None, **kwargs: Any) -> Any:
@@ -232,7 +233,7 @@ def test_batched_jvps_agree_with_single_jvps() -> None:
     )
     vs = np.random.default_rng(1).standard_normal((7, 8))
     np.testing.assert_allclose(f.jvps(f.x0, vs), np.stack([f.jvp(f.x0, v) for v in vs]), rtol=1e-13)
-    assert f._jvp_vmap is True  # the vectorised route was taken (and cross-checked)
+    assert f._batching.works["batched JVPs"]  # the vectorised route was taken (and checked)
 
 
 def test_gradient_map_gives_hessian_vector_products_and_nests() -> None:

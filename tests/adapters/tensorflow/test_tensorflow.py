@@ -20,8 +20,9 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 import gradcheck as gc  # noqa: E402
-from gradcheck.adapters import Unsupported, get_adapter  # noqa: E402
-from gradcheck.adapters._tensorflow import TensorflowAdapter  # noqa: E402
+from gradcheck._differentiable import Unsupported  # noqa: E402
+from gradcheck.adapters import get_adapter  # noqa: E402
+from gradcheck.adapters.tensorflow import TensorflowAdapter  # noqa: E402
 
 DTYPES = ["float32", "float64"]
 ZERO = tf.UnconnectedGradients.ZERO
@@ -125,7 +126,7 @@ def test_batches_vectorised_equal_loop(compiled: bool) -> None:
     np.testing.assert_allclose(
         g.vjps(g.x0, vs), np.stack([g.vjp(g.x0, v) for v in vs]), rtol=1e-12, atol=1e-14
     )
-    assert f._vectorised == {"value": True, "jvp": True}
+    assert f._batching.works == {"values": True, "batched JVPs": True}
     assert not any("loop" in note for note in f.notes)
 
 
@@ -157,8 +158,12 @@ def test_a_model_pfor_cannot_vectorise_is_looped_quietly() -> None:
     check says so in one note instead."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, activation="tanh"),
-         keras.layers.Flatten(), keras.layers.Dense(1)]
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(2, 3, activation="tanh"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+        ]
     )
     with tf_log() as records:
         report = gc.check(model, randn(1, 6, 6, 1))
@@ -262,8 +267,7 @@ def test_structured_outputs_and_user_vjp_through_the_hooks(dtype: str) -> None:
 
     x = const([0.1, 0.5, -0.3], dtype)
     f = bind(multi, x)
-    assert [leaf.name for leaf in f.outputs] == ["output['a']", "output['b'][0]",
-                                                 "output['b'][1]"]
+    assert [leaf.name for leaf in f.outputs] == ["output['a']", "output['b'][0]", "output['b'][1]"]
     assert gc.check(multi, x).verdict == "pass"
     assert gc.check(multi, x, vjp=user_vjp(3.0)).verdict == "pass"
     assert gc.check(multi, x, vjp=user_vjp(2.0)).verdict == "fail"

@@ -13,19 +13,20 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import UsageError
-from . import Differentiable, Wrt, select_positions
-from ._torch import (
+from ..._differentiable import Differentiable
+from ..._errors import UsageError
+from .._common import Wrt, select_positions
+from ._binding import (
     TorchBinding,
-    describe,
+    describe_tensor,
     detached,
     has_low_precision,
     is_float_tensor,
-    is_tensor,
     promote,
     requires_grad_rule,
     substitute,
     validate_tensor,
+    validate_tensors,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _copy(module: torch.nn.Module, notes: list[str]) -> torch.nn.Module:
 def _input_positions(wrt: Wrt, args: Sequence[Any]) -> tuple[str, tuple[int, ...]]:
     """(mode, input indices) from a module's `wrt`."""
     differentiable = [is_float_tensor(a) for a in args]
-    kinds = [describe(a) for a in args]
+    kinds = [describe_tensor(a) for a in args]
     if wrt is None or isinstance(wrt, str):
         mode = "all" if wrt is None else wrt
         if mode not in MODES:
@@ -77,9 +78,7 @@ def bind_module(
     import torch
     from torch.func import functional_call
 
-    for i, arg in enumerate(args):
-        if is_tensor(arg):
-            validate_tensor(f"input[{i}]", arg)
+    validate_tensors(args)
     mode, positions = _input_positions(wrt, args)
     notes = requires_grad_rule(positions, args, None if isinstance(wrt, str) else wrt)
     named = dict(module.named_parameters())

@@ -1,4 +1,4 @@
-"""JAX: functions of arrays and pytrees, differentiated with jax.vjp / jax.jvp.
+"""The user's JAX pytrees as one flat float64 vector: `JaxFunction`, a `JaxFlat`.
 
 Positional inputs may be arrays or any pytree (dicts, tuples, registered dataclasses: flax- or
 equinox-style parameter trees). The floating-point leaves of the inputs `wrt` selects are the
@@ -6,37 +6,35 @@ checked entries, named by their key paths ("input[0]['w']"); integer and other l
 they are. All float leaves (checked or not, kwargs included) are promoted to float64 copies and
 every call runs inside `jax.enable_x64(True)`, a scoped context: the global `jax_enable_x64`
 flag, and so the user's float32 program and its jit caches, are never touched.
-
-The flat function itself lives in `_jax_flat.FlatJax` (jit, vmap, fallbacks, nesting).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from .._errors import UsageError
-from . import Adapter, Differentiable, Leaf, Wrt, leaves_of, select_positions
-from ._jax_flat import FlatJax
-from ._numpy import validate_point
+from ..._differentiable import leaves_of
+from ..._errors import UsageError
+from .._common import describe, part, validate_point
+from ._flat import JaxFlat
 
-_FLOAT, _COMPLEX, _OTHER_ARRAY, _STATIC = "float", "complex", "array", "static"
+FLOAT, COMPLEX, OTHER_ARRAY, STATIC = "float", "complex", "array", "static"
 
 
-def _kind(jax: Any, leaf: Any, top_level: bool) -> str:
+def kind_of(jax: Any, leaf: Any, top_level: bool) -> str:
     """What one pytree leaf is: a float array, a complex one, another array, or static."""
     if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
         dtype = leaf.dtype
         if jax.numpy.issubdtype(dtype, jax.numpy.complexfloating):
-            return _COMPLEX
-        return _FLOAT if jax.numpy.issubdtype(dtype, jax.numpy.floating) else _OTHER_ARRAY
+            return COMPLEX
+        return FLOAT if jax.numpy.issubdtype(dtype, jax.numpy.floating) else OTHER_ARRAY
     if isinstance(leaf, complex):
-        return _COMPLEX
+        return COMPLEX
     # A bare Python float argument is a variable; a float inside a tree is a hyperparameter.
-    return _FLOAT if top_level and isinstance(leaf, float) else _STATIC
+    return FLOAT if top_level and isinstance(leaf, float) else STATIC
 
 
 def _dtype(leaf: Any) -> np.dtype[Any]:
@@ -44,13 +42,7 @@ def _dtype(leaf: Any) -> np.dtype[Any]:
     return np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.result_type(leaf)
 
 
-def _describe(leaf: Any) -> str:
-    if hasattr(leaf, "dtype") and hasattr(leaf, "shape"):
-        return f"{leaf.dtype} array of shape {tuple(leaf.shape)}"
-    return type(leaf).__name__
-
-
-class JaxFunction(FlatJax):
+class JaxFunction(JaxFlat):
     """fn(*inputs, **kwargs) of JAX arrays and pytrees, as a function of the `wrt` inputs."""
 
     def __init__(
@@ -62,23 +54,23 @@ class JaxFunction(FlatJax):
         positions: tuple[int, ...],
     ) -> None:
         tu, jnp = jax.tree_util, jax.numpy
-        self._jax, self._user_fn, self._positions = jax, fn, positions
+        self._jax, self._user_fn = jax, fn
         self._user_args, self._user_kwargs = tuple(args), kwargs
         flat = [tu.tree_flatten_with_path(a) for a in args]
         self._treedefs = [treedef for _, treedef in flat]
         self._paths = [[path for path, _ in pairs] for pairs, _ in flat]
         kinds = [
-            [_kind(jax, leaf, treedef.num_nodes == 1) for _, leaf in pairs]
+            [kind_of(jax, leaf, treedef.num_nodes == 1) for _, leaf in pairs]
             for pairs, treedef in flat
         ]
         # (position, leaf index) of every checked leaf, in flat-vector order
-        self._checked = [(p, j) for p in positions for j, k in enumerate(kinds[p]) if k == _FLOAT]
+        self._checked = [(p, j) for p in positions for j, k in enumerate(kinds[p]) if k == FLOAT]
         with jax.enable_x64(True):
             self._leaves64 = [
                 [self._promote(leaf, kinds[p][j]) for j, (_, leaf) in enumerate(pairs)]
                 for p, (pairs, _) in enumerate(flat)
             ]
-            self._kwargs64 = tu.tree_map(lambda a: self._promote(a, _kind(jax, a, False)), kwargs)
+            self._kwargs64 = tu.tree_map(lambda a: self._promote(a, kind_of(jax, a, False)), kwargs)
         user_leaves = [[leaf for _, leaf in pairs] for pairs, _ in flat]
         named = []
         for p, j in self._checked:
@@ -90,9 +82,9 @@ class JaxFunction(FlatJax):
             validate_point(name, np.asarray(self._leaves64[p][j]))
             named.append((name, tuple(np.shape(leaf)), str(dtype)))
         inputs = leaves_of(named)
-        self._slots = [(leaf.offset, leaf.size, leaf.shape) for leaf in inputs]
+        self._slots = inputs  # where each checked leaf sits in x (self.inputs, set later)
         x0 = np.concatenate([np.asarray(self._leaves64[p][j]).ravel() for p, j in self._checked])
-        notes = self._input_notes(kinds, user_leaves)
+        notes = self._input_notes(kinds, user_leaves, positions)
 
         with jax.enable_x64(True):
             x0_jax = jnp.asarray(x0)
@@ -109,7 +101,7 @@ class JaxFunction(FlatJax):
                 raise UsageError(f"{name} is complex ({dtype}): only real outputs are checked")
             if not jnp.issubdtype(dtype, jnp.floating):
                 raise UsageError(
-                    f"{name} is {_describe(value)}: a differentiable output must be floating "
+                    f"{name} is {describe(value)}: a differentiable output must be floating "
                     "point; return it separately or cast it to float"
                 )
             eps = max(eps, float(jnp.finfo(dtype).eps))
@@ -123,29 +115,33 @@ class JaxFunction(FlatJax):
             parts = [jnp.ravel(jnp.asarray(v)).astype(jnp.float64) for v in tu.tree_leaves(out)]
             return jnp.concatenate(parts)
 
-        super().__init__(flat_fn, x0, inputs, outputs, eps=eps, notes=notes)
+        super().__init__(flat_fn, x0, inputs, outputs, eps=eps, notes=notes, positions=positions)
 
     def _promote(self, leaf: Any, kind: str) -> Any:
         """A float64 JAX copy of a float leaf; a private copy of a NumPy array; else as is."""
         jnp = self._jax.numpy
-        if kind == _FLOAT:
+        if kind == FLOAT:
             return jnp.asarray(np.asarray(leaf, dtype=np.float64))
         return np.array(leaf, copy=True) if isinstance(leaf, np.ndarray) else leaf
 
-    def _input_notes(self, kinds: list[list[str]], user_leaves: list[list[Any]]) -> tuple[str, ...]:
+    def _input_notes(
+        self, kinds: list[list[str]], user_leaves: list[list[Any]], positions: tuple[int, ...]
+    ) -> tuple[str, ...]:
         keystr = self._jax.tree_util.keystr
         notes = []
         for p, leaves in enumerate(user_leaves):
-            if p not in self._positions:
-                if any(k in (_FLOAT, _OTHER_ARRAY) for k in kinds[p]):
-                    notes.append(f"input[{p}] is passed through (float leaves as float64 copies), "
-                                 "not differentiated")
+            if p not in positions:
+                if any(k in (FLOAT, OTHER_ARRAY) for k in kinds[p]):
+                    notes.append(
+                        f"input[{p}] is passed through (float leaves as float64 copies), "
+                        "not differentiated"
+                    )
                 continue
             for j, leaf in enumerate(leaves):
                 name = f"input[{p}]{keystr(self._paths[p][j])}"
-                if kinds[p][j] == _OTHER_ARRAY:
-                    notes.append(f"{name} ({_describe(leaf)}) is not differentiated")
-                elif kinds[p][j] == _STATIC and isinstance(leaf, float):
+                if kinds[p][j] == OTHER_ARRAY:
+                    notes.append(f"{name} ({describe(leaf)}) is not differentiated")
+                elif kinds[p][j] == STATIC and isinstance(leaf, float):
                     notes.append(f"{name} is a Python float inside a pytree: held constant")
         return tuple(notes)
 
@@ -153,13 +149,9 @@ class JaxFunction(FlatJax):
         """All positional arguments, the checked float leaves taken from the flat x."""
         tu = self._jax.tree_util
         leaves = [list(ls) for ls in self._leaves64]
-        for (p, j), (offset, size, shape) in zip(self._checked, self._slots, strict=True):
-            leaves[p][j] = x[offset : offset + size].reshape(shape)
+        for (p, j), leaf in zip(self._checked, self._slots, strict=True):
+            leaves[p][j] = part(x, leaf)
         return [tu.tree_unflatten(td, ls) for td, ls in zip(self._treedefs, leaves, strict=True)]
-
-    @property
-    def positions(self) -> tuple[int, ...]:
-        return self._positions
 
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
         """All positional arguments as JAX objects, the checked leaves float64 copies from x.
@@ -173,10 +165,7 @@ class JaxFunction(FlatJax):
         """A flat output-sized vector in the pytree structure of fn's result (a cotangent)."""
         jnp = self._jax.numpy
         with self._jax.enable_x64(True):
-            parts = [
-                jnp.asarray(flat[o.offset : o.offset + o.size].reshape(o.shape), dtype=np.float64)
-                for o in self.outputs
-            ]
+            parts = [jnp.asarray(part(flat, o), dtype=np.float64) for o in self.outputs]
         return self._jax.tree_util.tree_unflatten(self._out_treedef, parts)
 
     def native_tangents(self, flat: np.ndarray) -> tuple[Any, ...]:
@@ -184,16 +173,18 @@ class JaxFunction(FlatJax):
         jax = self._jax
         with jax.enable_x64(True):
             tangents = []
-            for p in self._positions:
+            for p in self.positions:
                 leaves: list[Any] = [
                     np.zeros(np.shape(leaf), dtype=jax.dtypes.float0)
                     if isinstance(leaf, (jax.Array, np.ndarray, np.generic, int))
-                    else 0.0 if isinstance(leaf, float) else leaf
+                    else 0.0
+                    if isinstance(leaf, float)
+                    else leaf
                     for leaf in self._leaves64[p]
                 ]
                 for leaf, (q, j) in zip(self.inputs, self._checked, strict=True):
                     if q == p:
-                        chunk = flat[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
+                        chunk = part(flat, leaf)
                         leaves[j] = jax.numpy.asarray(chunk, dtype=np.float64)
                 tangents.append(jax.tree_util.tree_unflatten(self._treedefs[p], leaves))
         return tuple(tangents)
@@ -209,13 +200,15 @@ class JaxFunction(FlatJax):
             UsageError: a missing entry or a wrong shape, named by its key path.
         """
         tu = self._jax.tree_util
-        parts = tuple(result) if len(self._positions) > 1 else (result,)
-        if len(parts) != len(self._positions):
-            raise UsageError(f"the derivative returned {len(parts)} parts for "
-                             f"{len(self._positions)} checked inputs: return one per input")
+        parts = tuple(result) if len(self.positions) > 1 else (result,)
+        if len(parts) != len(self.positions):
+            raise UsageError(
+                f"the derivative returned {len(parts)} parts for "
+                f"{len(self.positions)} checked inputs: return one per input"
+            )
         found = {}
-        for p, part in zip(self._positions, parts, strict=True):
-            for path, value in tu.tree_flatten_with_path(part)[0]:
+        for p, tree in zip(self.positions, parts, strict=True):
+            for path, value in tu.tree_flatten_with_path(tree)[0]:
                 found[(p, tu.keystr(path))] = value
         flat = []
         for leaf, (p, j) in zip(self.inputs, self._checked, strict=True):
@@ -224,8 +217,10 @@ class JaxFunction(FlatJax):
                 raise UsageError(f"the derivative has no entry for {leaf.name}")
             arr = np.asarray(value, dtype=np.float64)
             if arr.shape != leaf.shape:
-                raise UsageError(f"the derivative's entry for {leaf.name} has shape {arr.shape}, "
-                                 f"expected {leaf.shape}")
+                raise UsageError(
+                    f"the derivative's entry for {leaf.name} has shape {arr.shape}, "
+                    f"expected {leaf.shape}"
+                )
             flat.append(arr.ravel())
         return np.concatenate(flat)
 
@@ -249,8 +244,7 @@ class JaxFunction(FlatJax):
             out, pullback = jax.vjp(of_checked, *primals)
             out_leaves, treedef = tu.tree_flatten(out)
             cotangent = [
-                u[o.offset : o.offset + o.size].reshape(o.shape).astype(_dtype(v))
-                for o, v in zip(self.outputs, out_leaves, strict=True)
+                part(u, o).astype(_dtype(v)) for o, v in zip(self.outputs, out_leaves, strict=True)
             ]
             return pullback(tu.tree_unflatten(treedef, cotangent))
 
@@ -262,53 +256,3 @@ class JaxFunction(FlatJax):
             except Exception:  # untraceable code: eagerly (a user error propagates from here)
                 grads = pulled_back(primals, u_jax)
         return np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
-
-
-class JaxAdapter(Adapter):
-    """JAX arrays and pytrees of them; jitted functions, custom_vjp/custom_jvp rules."""
-
-    framework: ClassVar[str] = "jax"
-    module: ClassVar[str] = "jax"
-
-    def __init__(self) -> None:
-        import jax  # deferred on purpose; see the adapters/__init__.py docstring
-
-        self._jax = jax
-
-    def handles(self, obj: object) -> bool:
-        if type(obj).__module__.split(".")[0] in ("jax", "jaxlib"):
-            return True
-        try:
-            leaves = self._jax.tree_util.tree_leaves(obj)
-        except Exception:  # an object pytree flattening rejects is not ours
-            return False
-        return any(isinstance(leaf, self._jax.Array) for leaf in leaves)
-
-    def bind(
-        self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
-    ) -> Differentiable:
-        jax = self._jax
-        floats, kinds = [], []
-        for i, arg in enumerate(inputs):
-            pairs, treedef = jax.tree_util.tree_flatten_with_path(arg)
-            leaf_kinds = [_kind(jax, leaf, treedef.num_nodes == 1) for _, leaf in pairs]
-            for (path, leaf), kind in zip(pairs, leaf_kinds, strict=True):
-                if kind == _COMPLEX:
-                    name = f"input[{i}]{jax.tree_util.keystr(path)}"
-                    raise UsageError(
-                        f"{name} is complex ({_describe(leaf)}): complex inputs are not "
-                        "supported; check the real and imaginary parts as separate real inputs"
-                    )
-            floats.append(_FLOAT in leaf_kinds)
-            if treedef.num_nodes == 1:
-                kinds.append(_describe(arg))
-            else:
-                types = sorted({_describe(leaf).split(" ")[0] for _, leaf in pairs}) or ["nothing"]
-                kinds.append(
-                    f"a {type(arg).__name__} pytree without float leaves ({', '.join(types)})"
-                )
-        positions = select_positions(wrt, floats, kinds)
-        return JaxFunction(jax, fn, inputs, kwargs, positions)
-
-
-__all__ = ["JaxAdapter", "JaxFunction", "Leaf"]

@@ -1,0 +1,66 @@
+"""JAX: functions of arrays and pytrees, differentiated with jax.vjp / jax.jvp.
+
+`_pytree.JaxFunction` maps the user's pytrees to one flat float64 vector (and back, for
+user-supplied derivatives); `_flat.JaxFlat` runs the flat function with jit, vmap and their
+fallbacks, all inside a scoped `jax.enable_x64(True)`: the user's global x64 flag, float32
+program and jit caches are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from ..._differentiable import Differentiable
+from ..._errors import UsageError
+from .._common import Adapter, Wrt, describe, select_positions
+from ._flat import JaxFlat
+from ._pytree import COMPLEX, FLOAT, JaxFunction, kind_of
+
+__all__ = ["JaxAdapter", "JaxFlat"]
+
+
+class JaxAdapter(Adapter):
+    """JAX arrays and pytrees of them; jitted functions, custom_vjp/custom_jvp rules."""
+
+    framework: ClassVar[str] = "jax"
+
+    def __init__(self) -> None:
+        import jax  # deferred on purpose; see the adapters/__init__.py docstring
+
+        self._jax = jax
+
+    def handles(self, obj: object) -> bool:
+        if type(obj).__module__.split(".")[0] in ("jax", "jaxlib"):
+            return True
+        try:
+            leaves = self._jax.tree_util.tree_leaves(obj)
+        except Exception:  # an object pytree flattening rejects is not ours
+            return False
+        return any(isinstance(leaf, self._jax.Array) for leaf in leaves)
+
+    def bind(
+        self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
+    ) -> Differentiable:
+        jax = self._jax
+        floats, kinds = [], []
+        for i, arg in enumerate(inputs):
+            pairs, treedef = jax.tree_util.tree_flatten_with_path(arg)
+            leaf_kinds = [kind_of(jax, leaf, treedef.num_nodes == 1) for _, leaf in pairs]
+            for (path, leaf), kind in zip(pairs, leaf_kinds, strict=True):
+                if kind == COMPLEX:
+                    name = f"input[{i}]{jax.tree_util.keystr(path)}"
+                    raise UsageError(
+                        f"{name} is complex ({describe(leaf)}): complex inputs are not "
+                        "supported; check the real and imaginary parts as separate real inputs"
+                    )
+            floats.append(FLOAT in leaf_kinds)
+            if treedef.num_nodes == 1:
+                kinds.append(describe(arg))
+            else:
+                types = sorted({describe(leaf).split(" ")[0] for _, leaf in pairs}) or ["nothing"]
+                kinds.append(
+                    f"a {type(arg).__name__} pytree without float leaves ({', '.join(types)})"
+                )
+        positions = select_positions(wrt, floats, kinds)
+        return JaxFunction(jax, fn, inputs, kwargs, positions)

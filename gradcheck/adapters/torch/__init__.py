@@ -1,0 +1,145 @@
+"""PyTorch: functions of tensors and `torch.nn.Module`s, checked on float64 copies.
+
+`bind` decides *what* is checked and builds a `call(pieces)` that runs the user's code with the
+checked tensors replaced by `pieces` (here for functions, in `_module` for modules);
+`_binding.TorchBinding` turns that into a `TorchFlat`, the flat float64 interface (`_flat`).
+Nothing of the user's is touched: inputs, pass-through tensors and keyword tensors are
+promoted to float64 copies, a module is deep-copied (then evaluated with
+`torch.func.functional_call`), autograd is driven with `torch.autograd.grad` (never `.backward`,
+so no `.grad` field changes), the torch RNG is never read or seeded, and the default dtype is
+switched to float64 only while user code runs and always restored.
+
+Choices worth knowing (stated in notes or errors when they apply):
+- Only floating-point tensors are differentiated; integer/bool tensors and Python numbers pass
+  through unchanged. Integer outputs (e.g. the indices of `torch.max(x, dim)`) are left out.
+- `requires_grad`: with `wrt=None` every float tensor is checked, whatever its flag (the check
+  runs on copies). With an explicit `wrt`, if the user marked some inputs requires_grad=True,
+  asking for one they left at False is taken as a mistake and raises UsageError; when no
+  input is marked, the flags carry no intent and `wrt` is obeyed.
+- Modules: `wrt` is "all" (default: float inputs and trainable parameters), "params",
+  "inputs" or input indices. Frozen parameters (requires_grad=False) and buffers are promoted
+  to float64 but held constant.
+- A closure over float32 tensors or modules cannot run on float64 copies: it is checked in
+  its own dtype (`_common.retry_in_own_dtype`), and the notes say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..._differentiable import Differentiable
+from .._common import Adapter, Wrt, dtype_name, own_dtype_note, retry_in_own_dtype, select_positions
+from ._binding import (
+    TorchBinding,
+    describe_tensor,
+    detached,
+    has_low_precision,
+    is_float_tensor,
+    is_tensor,
+    promote,
+    requires_grad_rule,
+    substitute,
+    validate_tensors,
+)
+from ._flat import TorchFlat
+from ._module import bind_module
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["TorchAdapter", "TorchFlat"]
+
+
+class TorchAdapter(Adapter):
+    """torch tensors (and NumPy arrays under framework="torch") and torch.nn.Modules."""
+
+    framework: ClassVar[str] = "torch"
+
+    def __init__(self) -> None:
+        import torch  # deferred on purpose: see the adapters/__init__.py docstring
+
+        self._torch = torch
+
+    def handles(self, obj: object) -> bool:
+        return isinstance(obj, (self._torch.Tensor, self._torch.nn.Module))
+
+    def bind(
+        self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
+    ) -> Differentiable:
+        # NumPy arrays reach here when the user forces framework="torch": make them tensors.
+        args = [
+            self._torch.from_numpy(np.array(a)) if isinstance(a, np.ndarray) else a for a in inputs
+        ]
+        kwargs = dict(kwargs or {})
+        if isinstance(fn, self._torch.nn.Module):
+            return bind_module(fn, args, kwargs, wrt)
+        return _bind_function(fn, args, kwargs, wrt)
+
+
+def _bind_function(
+    fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
+) -> Differentiable:
+    """A function of tensors, checked with respect to the positional inputs `wrt` selects."""
+    validate_tensors(args)
+    positions = select_positions(
+        wrt, [is_float_tensor(a) for a in args], [describe_tensor(a) for a in args]
+    )
+    notes = requires_grad_rule(positions, args, wrt)
+    notes += [
+        f"input[{i}] ({describe_tensor(a)}) is not differentiated"
+        + ("" if is_float_tensor(a) else ": only floating-point tensors are")
+        for i, a in enumerate(args)
+        if is_tensor(a) and i not in positions
+    ]
+    base, kwargs64 = [promote(a) for a in args], promote(kwargs)
+
+    def args_of(pieces: Sequence[torch.Tensor], start: Sequence[Any] = base) -> tuple[Any, ...]:
+        return substitute(start, positions, pieces)
+
+    def call(pieces: Sequence[torch.Tensor]) -> Any:
+        return fn(*args_of(pieces), **kwargs64)
+
+    native_call = None
+    if has_low_precision((args, kwargs)):
+        own_args, own_kwargs = [detached(a) for a in args], detached(kwargs)
+
+        def native_call(pieces: Sequence[torch.Tensor]) -> Any:
+            return fn(*args_of(pieces, own_args), **own_kwargs)
+
+    names, originals = [f"input[{i}]" for i in positions], [args[i] for i in positions]
+
+    def in_own_dtype(clash: Exception) -> Differentiable:
+        assert native_call is not None
+        own_dtype = native_call
+
+        def cast_call(pieces: Sequence[torch.Tensor]) -> Any:
+            # A differentiable cast: autograd carries the float64 point into the user's dtype.
+            return own_dtype([p.to(t.dtype) for p, t in zip(pieces, originals, strict=True)])
+
+        cause = (
+            "it uses a tensor or module from outside its arguments (pass the module to "
+            "gradcheck, or make the closure float64, for a float64 check)"
+        )
+        note = own_dtype_note(clash, (dtype_name(t) for t in originals), cause)
+        return TorchBinding(
+            names, originals, cast_call, None, args_of, [*notes, note]
+        ).differentiable()
+
+    return retry_in_own_dtype(
+        TorchBinding(names, originals, call, native_call, args_of, notes).differentiable,
+        in_own_dtype,
+        lambda error: native_call is not None and _dtype_clash(error),
+    )
+
+
+def _dtype_clash(error: Exception) -> bool:
+    """Whether an error looks like float64 copies meeting the user's float32 tensors."""
+    message = str(error)
+    return isinstance(error, RuntimeError) and (
+        "dtype" in message
+        or "scalar type" in message
+        or ("Double" in message and ("Float" in message or "Half" in message))
+    )

@@ -1,0 +1,356 @@
+"""What functions and modules share: the checked tensors, their copies, the flat view.
+
+`bind_function` (in `__init__`) and `bind_module` (in `_module`) decide which tensors are
+checked and how to run the user's code with those replaced; `TorchBinding` turns that decision
+into a `TorchFlat` and `Outputs` names and flattens what the code returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..._differentiable import Differentiable, Leaf, Unsupported, leaves_of
+from ..._errors import UsageError
+from .._common import Wrt, describe, dtype_name, flatten, part, unflatten, validate_point
+from ._flat import Hooks, TorchFlat, float64_default
+
+if TYPE_CHECKING:
+    import torch
+
+Call = Callable[[Sequence["torch.Tensor"]], Any]
+
+
+class TorchBinding:
+    """What `bind` decided: the checked tensors and how to run the user's code around them.
+
+    Args:
+        names: report names of the checked tensors ("input[0]", "params['fc.weight']").
+        originals: the user's checked tensors (read only).
+        call: runs the code on float64 copies with the checked tensors replaced by pieces.
+        native_call: the same in the user's own dtypes, or None when all is float64 already.
+        args_of: the positional arguments fn sees for given pieces (for `native_inputs`).
+        notes: sentences for the report.
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        originals: Sequence[torch.Tensor],
+        call: Call,
+        native_call: Call | None,
+        args_of: Callable[[Sequence[torch.Tensor]], tuple[Any, ...]],
+        notes: Sequence[str],
+    ) -> None:
+        self.names, self.originals, self.call = list(names), list(originals), call
+        self.native_call, self.args_of, self.notes = native_call, args_of, list(notes)
+
+    def differentiable(self) -> Differentiable:
+        """The flat float64 view of this binding (evaluates the code once at x0)."""
+        import torch
+
+        for name, tensor in zip(self.names, self.originals, strict=True):
+            validate_tensor(name, tensor)
+            validate_point(name, as_numpy(tensor))
+        inputs = leaves_of(
+            [
+                (name, tuple(t.shape), dtype_name(t))
+                for name, t in zip(self.names, self.originals, strict=True)
+            ]
+        )
+        x0 = np.concatenate([as_numpy(t).reshape(-1) for t in self.originals])
+        device = self.originals[0].device
+        call = self.call
+
+        def split(x: np.ndarray) -> list[torch.Tensor]:
+            return [
+                torch.as_tensor(part(x, leaf).copy(), dtype=torch.float64, device=device)
+                for leaf in inputs
+            ]
+
+        with float64_default():
+            outputs = Outputs(call(split(x0)))
+
+        def flat(xt: torch.Tensor) -> torch.Tensor:
+            # clone: user code may write into its inputs; xt must stay the point asked for.
+            return outputs.flat(call([part(xt, leaf).clone() for leaf in inputs]))
+
+        def batched(xt: torch.Tensor) -> torch.Tensor:  # views; TorchFlat guards the input
+            return outputs.flat(call([part(xt, leaf) for leaf in inputs]))
+
+        hooks = Hooks(
+            inputs=lambda x: self.args_of(split(np.asarray(x, dtype=np.float64))),
+            outputs=lambda vec: outputs.native(np.asarray(vec, dtype=np.float64), device),
+            tangents=lambda vec: tuple(split(np.asarray(vec, dtype=np.float64))),
+        )
+        native = None if self.native_call is None else self._native(outputs)
+        function = TorchFlat(
+            flat,
+            batched,
+            x0,
+            inputs,
+            outputs.leaves,
+            device=device,
+            eps=outputs.eps,
+            notes=(*self.notes, *outputs.notes),
+            native=native,
+            hooks=hooks,
+        )
+        # Try vmap once now, so that a fallback's reason is in `notes` before anyone reads them.
+        function.values(x0[None])
+        return function
+
+    def _native(self, outputs: Outputs) -> Callable[[np.ndarray], np.ndarray | None]:
+        """J(x0)^T u in the user's dtypes: the user's gradient, for the dtype audit."""
+        import torch
+
+        native_call = self.native_call
+        assert native_call is not None
+
+        def native_vjp(u: np.ndarray) -> np.ndarray | None:
+            try:
+                return own_dtype_vjp(u)
+            except Exception as error:  # the audit is informative: skip it
+                raise Unsupported(
+                    f"the code does not run in the user's own dtypes "
+                    f"({type(error).__name__}: {error})"
+                ) from error
+
+        def own_dtype_vjp(u: np.ndarray) -> np.ndarray:
+            with torch.enable_grad():
+                pieces = [t.detach().clone().requires_grad_(True) for t in self.originals]
+                named = flatten(native_call(pieces), "output", is_tensor)
+                kept = [value for (_, value), keep in zip(named, outputs.keep, strict=True) if keep]
+                ys, cotangents = [], []
+                for value, leaf in zip(kept, outputs.leaves, strict=True):
+                    if is_tensor(value) and value.requires_grad:
+                        ys.append(value)
+                        cotangents.append(
+                            torch.as_tensor(part(u, leaf).copy(), device=value.device).to(
+                                value.dtype
+                            )
+                        )
+                grads = (
+                    torch.autograd.grad(ys, pieces, cotangents, allow_unused=True)
+                    if ys
+                    else (None,) * len(pieces)
+                )
+            return np.concatenate(
+                [
+                    np.zeros(p.numel()) if g is None else as_numpy(g).reshape(-1)
+                    for p, g in zip(pieces, grads, strict=True)
+                ]
+            )
+
+        return native_vjp
+
+
+class Outputs:
+    """The float leaves of fn's result: which are checked, their names, how to flatten them."""
+
+    def __init__(self, template: Any) -> None:
+        named = flatten(template, "output", is_tensor)
+        self.template, self.keep, triples, self.notes = template, [], [], []
+        self.eps = float(np.finfo(np.float64).eps)
+        for name, value in named:
+            if is_tensor(value) and value.is_complex():
+                raise UsageError(
+                    f"{name} is complex ({dtype_name(value)}): only real outputs are checked"
+                )
+            floating = is_float_tensor(value) or isinstance(value, float)
+            self.keep.append(floating)
+            if not floating:
+                self.notes.append(f"{name} is {describe_tensor(value)}: not differentiated")
+                continue
+            if is_tensor(value):
+                self.eps = max(self.eps, _eps_of(value))
+            triples.append((name, tuple(np.shape(value)), dtype_name(value)))
+        self.leaves: tuple[Leaf, ...] = leaves_of(triples)
+        if not sum(leaf.size for leaf in self.leaves):
+            raise UsageError(
+                "the function has no non-empty floating-point output to "
+                f"differentiate (it returned {describe_tensor(template)})"
+            )
+        self.m = sum(leaf.size for leaf in self.leaves)
+
+    def flat(self, result: Any) -> torch.Tensor:
+        """The checked leaves of a result, as one 1-D float64 tensor (differentiable)."""
+        import torch
+
+        named = flatten(result, "output", is_tensor)
+        if len(named) != len(self.keep):
+            raise UsageError(
+                "the function returned a different output structure at another "
+                f"point ({len(named)} leaves instead of {len(self.keep)})"
+            )
+        parts = [
+            (value if is_tensor(value) else torch.tensor(float(value)))
+            .to(torch.float64)
+            .reshape(-1)
+            for (_, value), keep in zip(named, self.keep, strict=True)
+            if keep
+        ]
+        y = parts[0] if len(parts) == 1 else torch.cat(parts)
+        if y.shape != (self.m,):
+            raise UsageError(
+                f"the function returned {y.shape[0]} output values at another "
+                f"point instead of {self.m}"
+            )
+        return y
+
+    def native(self, flat: np.ndarray, device: Any) -> Any:
+        """A flat output-sized vector in the structure of fn's result, as float64 tensors."""
+        import torch
+
+        named = flatten(self.template, "output", is_tensor)
+        parts, leaves = [], iter(self.leaves)
+        for (_, value), keep in zip(named, self.keep, strict=True):
+            if not keep:
+                parts.append(value)
+                continue
+            chunk = part(flat, next(leaves)).copy()
+            parts.append(torch.as_tensor(chunk, dtype=torch.float64, device=device))
+        return unflatten(self.template, parts, is_tensor)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def is_tensor(obj: object) -> bool:
+    import torch
+
+    return isinstance(obj, torch.Tensor)
+
+
+def is_float_tensor(obj: object) -> bool:
+    return is_tensor(obj) and obj.is_floating_point()  # type: ignore[attr-defined]
+
+
+def describe_tensor(obj: object) -> str:
+    """ "float32 tensor of shape (3, 2)", or the type of anything else ("int"): for messages."""
+    return describe(obj, "tensor") if is_tensor(obj) else type(obj).__name__
+
+
+def validate_tensor(name: str, tensor: torch.Tensor) -> None:
+    """Reject tensors no float64 copy can be made of: meta/MPS, sparse, complex, quantized.
+
+    Raises:
+        UsageError: naming the tensor, the problem and the fix.
+    """
+    import torch
+
+    device = tensor.device.type
+    if device == "meta":
+        raise UsageError(
+            f"{name} is on the meta device: it holds no values to differentiate at; "
+            "create it on a real device (e.g. device='cpu')"
+        )
+    if device == "mps":
+        raise UsageError(f"{name} is on the MPS device, which has no float64; move it with .cpu()")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"{name} is on CUDA, which this machine lacks; move it with .cpu()")
+    if tensor.layout != torch.strided:
+        raise UsageError(
+            f"{name} is a {tensor.layout} tensor: only dense (strided) tensors are "
+            "supported; pass tensor.to_dense()"
+        )
+    if tensor.is_complex():
+        raise UsageError(
+            f"{name} is complex ({dtype_name(tensor)}): complex inputs are not "
+            "supported; check the real and imaginary parts as separate real inputs"
+        )
+    if tensor.is_quantized:
+        raise UsageError(f"{name} is quantized: pass a dequantized float tensor")
+
+
+def validate_tensors(args: Sequence[Any]) -> None:
+    """`validate_tensor` on every tensor among the positional inputs."""
+    for i, arg in enumerate(args):
+        if is_tensor(arg):
+            validate_tensor(f"input[{i}]", arg)
+
+
+def promote(obj: Any) -> Any:
+    """Float tensors as float64 detached copies, other tensors as copies, through containers."""
+    import torch
+
+    if is_tensor(obj):
+        copy = obj.detach()
+        return copy.to(torch.float64, copy=True) if obj.is_floating_point() else copy.clone()
+    return _map(obj, promote)
+
+
+def detached(obj: Any) -> Any:
+    """Detached copies in the user's own dtypes (for the dtype audit), through containers."""
+    return obj.detach().clone() if is_tensor(obj) else _map(obj, detached)
+
+
+def has_low_precision(obj: Any) -> bool:
+    """Whether a container holds a float tensor below float64 (so the dtype audit applies)."""
+    import torch
+
+    if is_float_tensor(obj):
+        return bool(obj.dtype != torch.float64)
+    if isinstance(obj, Mapping):
+        return any(has_low_precision(v) for v in obj.values())
+    if isinstance(obj, (tuple, list)):
+        return any(has_low_precision(v) for v in obj)
+    return False
+
+
+def requires_grad_rule(positions: Sequence[int], args: Sequence[Any], wrt: Wrt) -> list[str]:
+    """Apply the requires_grad choice (see the package docstring); returns notes.
+
+    Raises:
+        UsageError: an explicit `wrt` names an input left at requires_grad=False while others
+            were marked requires_grad=True.
+    """
+    marked = [i for i, a in enumerate(args) if is_tensor(a) and a.requires_grad]
+    if not marked:
+        return []
+    unmarked = [i for i in positions if not args[i].requires_grad]
+    if wrt is not None and not isinstance(wrt, str) and unmarked:
+        i = unmarked[0]
+        raise UsageError(
+            f"wrt asks for input[{i}], which has requires_grad=False while input[{marked[0]}] "
+            f"has requires_grad=True; call input[{i}].requires_grad_() or leave it out of wrt"
+        )
+    return [
+        f"input[{i}] has requires_grad=False but is differentiated (on a float64 copy); "
+        "pass wrt=... to leave it out"
+        for i in unmarked
+    ]
+
+
+def substitute(
+    args: Sequence[Any], positions: Sequence[int], pieces: Sequence[Any]
+) -> tuple[Any, ...]:
+    """The positional arguments with the checked ones (at `positions`) replaced by pieces."""
+    full = list(args)
+    for position, piece in zip(positions, pieces, strict=True):
+        full[position] = piece
+    return tuple(full)
+
+
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    import torch
+
+    return np.asarray(tensor.detach().cpu().to(torch.float64).numpy())
+
+
+def _map(obj: Any, fn: Callable[[Any], Any]) -> Any:
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return tuple(fn(item) for item in obj)
+    if isinstance(obj, list):
+        return [fn(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: fn(value) for key, value in obj.items()}
+    return obj
+
+
+def _eps_of(tensor: torch.Tensor) -> float:
+    import torch
+
+    return float(torch.finfo(tensor.dtype).eps)
