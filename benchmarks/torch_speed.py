@@ -35,7 +35,7 @@ def counting_rows() -> Iterator[list[int]]:
     Evaluations per input coordinate are what full mode's cost is made of (torch's slow mode
     spends two); this makes the table say how many gc.check spent.
     """
-    from gradcheck.adapters._torch_flat import TorchFlat
+    from gradcheck.adapters.torch import TorchFlat
 
     counter = [0]
     original = TorchFlat.values
