@@ -122,6 +122,18 @@ class PytensorFunction(PytensorFlat):
                 ) from exc
             names = self._output_graphs(template)[0]
             outputs, eps = self._output_leaves(x, x0, names, rebuilt)
+            notes += [
+                f"{leaf.name} is {leaf.dtype} even on float64 inputs (an Op of the graph fixes "
+                f"its dtype, e.g. a cast or a reduction built for {leaf.dtype}): checked at "
+                f"{leaf.dtype} round-off"
+                + (
+                    "; pass the Python function that builds the graph to check it in float64"
+                    if self._compiled
+                    else ""
+                )
+                for leaf in outputs
+                if leaf.dtype != "float64"
+            ]
             flat: list[Any] = [pt.cast(g, "float64") for g in rebuilt]
             concatenate: Any = join  # (untyped in PyTensor)
             y = concatenate(0, *[g.flatten() for g in flat])
@@ -227,6 +239,21 @@ class PytensorFunction(PytensorFlat):
         every checked input is float64."""
         if all(leaf.dtype == "float64" for leaf in self.inputs):
             return None
+
+        try:
+            compiled, feeds = self._native_pullback(u)
+            values = compiled(*feeds)
+        except Exception as exc:  # fn ran on float64 copies: this failure is the dtype's
+            self._note(
+                "dtype audit skipped: the graph cannot be differentiated in the user's dtypes "
+                f"({first_line(exc)})"
+            )
+            return None
+        return np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in values])
+
+    def _native_pullback(self, u: np.ndarray) -> tuple[Any, list[Any]]:
+        """The user's graph in their own dtypes and floatX, its pullback of u compiled, and
+        the arguments to call it with."""
         import pytensor.tensor as pt
         from pytensor.compile.maker import function
         from pytensor.gradient import pullback
@@ -245,5 +272,4 @@ class PytensorFunction(PytensorFlat):
         grads: Any = pullback(graphs, checked, cotangents, disconnected_inputs="ignore")
         feeds = [v for v in variables if v is not None]
         compiled = function(feeds, grads, mode=self._mode, on_unused_input="ignore")
-        values = compiled(*(a for a, v in zip(self._args, variables, strict=True) if v is not None))
-        return np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in values])
+        return compiled, [a for a, v in zip(self._args, variables, strict=True) if v is not None]
