@@ -68,6 +68,7 @@ WORST_ENTRIES = 3  # worst entries per failing check in a failure message
 
 _SETTINGS = pytest.StashKey["_Settings"]()
 _RECORDS = pytest.StashKey[list[tuple["Report", float]]]()
+_FAILURE = pytest.StashKey[tuple["Report", str]]()  # the item's last finding, with reproducer
 _COLLECTOR = "gradcheck-collector"
 
 
@@ -235,14 +236,7 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Report]:
         if report.passed:
             return report
         reproducer = _reproducer(report, merged)
-        node.add_report_section("call", "gradcheck", str(report))
-        node.user_properties.extend(
-            [
-                ("gradcheck_verdict", report.verdict),
-                ("gradcheck_seed", report.seed),
-                ("gradcheck_reproduce", reproducer),
-            ]
-        )
+        node.stash[_FAILURE] = (report, reproducer)
         failure = gc.GradientError(report)
         failure.args = (_failure_message(report, reproducer),)
         raise failure
@@ -294,8 +288,25 @@ def _failure_message(report: Report, reproducer: str) -> str:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach the item's outcomes to its teardown report (Note: Records and pytest-xdist)."""
+    """Attach the last finding to the failed phase's report and the item's outcomes to its
+    teardown report (Note: Records and pytest-xdist).
+
+    The finding goes in here, once, rather than from the fixture: hypothesis calls the fixture
+    for every example it shrinks, and only the last one is the example it reports.
+    """
     report = yield
+    failure = item.stash.get(_FAILURE, None)
+    if report.failed and failure is not None:
+        found, reproducer = failure
+        del item.stash[_FAILURE]
+        report.sections.append((f"Captured gradcheck {report.when}", str(found)))
+        item.user_properties.extend(  # JUnit XML reads them from the teardown report
+            [
+                ("gradcheck_verdict", found.verdict),
+                ("gradcheck_seed", found.seed),
+                ("gradcheck_reproduce", reproducer),
+            ]
+        )
     records = item.stash.get(_RECORDS, None)
     if call.when == "teardown" and records:
         report.gradcheck = _outcomes(item, records)  # type: ignore[attr-defined]
