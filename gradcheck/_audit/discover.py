@@ -86,12 +86,17 @@ def candidates(unit: Unit, module: ModuleType) -> list[Candidate]:
     here = getattr(module, "__file__", None)
     found: list[tuple[str, str, Candidate]] = []  # (base name, inputs, candidate)
     checked: set[int] = set()
-    for value in list(vars(module).values()):
+    for key, value in list(vars(module).items()):
+        if id(value) in checked:
+            continue  # one object under two names is checked once
         cases = [c for c in declared_cases(value) if _same_file(c.file, here)]
         for case in cases:
             inputs = "factory" if case.factory else describe(case.inputs, value)
-            run = Candidate("", case.file, case.line, _declared(value, case))
-            found.append((case.name, inputs, run))
+            inputs = "" if case.skip is not None else inputs
+            thunk = _skip(case.skip) if case.skip is not None else _declared(value, case)
+            run = Candidate("", case.file, case.line, thunk)
+            label = case.name or getattr(value, "__qualname__", None) or key
+            found.append((str(label), inputs, run))
         if cases:
             checked.add(id(value))
     for key, value in list(vars(module).items()):

@@ -182,7 +182,7 @@ def _tensorflow_targets(obj: Any, module: str) -> Target | None:
         inputs = getattr(obj, "inputs", None) if isinstance(obj, keras.Model) else None
         shapes = SHAPES
         if inputs and len(inputs) == 1:
-            shapes = (tuple(d or 2 for d in inputs[0].shape), *SHAPES)
+            shapes = (tuple(d or 1 for d in inputs[0].shape), *SHAPES)  # batch of one
         elif inputs:
             raise UnsynthesisableError("a Keras model with several inputs: give a @gradcheck.case")
         return Target("keras.Layer", obj, 1, shapes, _numpy, {"wrt": "all"}, type(obj))
