@@ -17,6 +17,14 @@ Note: Batches and compilation
     user's own mode (`pytensor.config.mode`, or the mode a compiled function was built with),
     so the check runs the rewrites and linker their program runs; a note names them.
 
+Note: Padding
+    Every batch is padded (repeating its last row) to a power of two rows, at least MIN_ROWS:
+    BLAS picks its kernel by the shape of the matrices, so one row computed in a batch of one
+    and in a batch of two can differ in the last bit (2.8e-17 for a 3x5 `dot`, measured),
+    which the checker's repeated evaluations would call nondeterministic. Padded, single
+    calls and the small batches of a check run the same shapes; a few hundred rows of a
+    function this small cost little next to a call's overhead.
+
 Note: Forward mode and overrides
     PyTensor's default `pushforward` transposes the pullback twice (Towns' trick), so it is
     the reverse-mode rule again, not an independent route, and for a pullback override that
@@ -35,15 +43,24 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..._differentiable import Differentiable, Leaf, Unsupported
-from ..._errors import UsageError
-from .._common import Batching, BatchKind, first_line
+from .._common import Batching, BatchKind, check_output_size, first_line, pad_rows, rows_per_chunk
 
+# Batches are padded to MIN_ROWS rows at least (within SMALL_BYTES): Note: Padding.
+MIN_ROWS, SMALL_BYTES = 256, 4 * 2**20
 _BATCH: dict[str, BatchKind] = {"value": "values", "vjp": "batched VJPs", "jvp": "batched JVPs"}
 
 
 def bypassed_override(outputs: list[Any]) -> str | None:
     """The name of an OpFromGraph in the graph of `outputs` whose pullback is overridden but
-    whose pushforward is not (Note: Forward mode and overrides), or None."""
+        whose pushforward is not (Note: Padding
+        Every batch is padded (repeating its last row) to a power of two rows, at least MIN_ROWS:
+        BLAS picks its kernel by the shape of the matrices, so one row computed in a batch of one
+        and in a batch of two can differ in the last bit (2.8e-17 for a 3x5 `dot`, measured),
+        which the checker's repeated evaluations would call nondeterministic. Padded, single
+        calls and the small batches of a check run the same shapes; a few hundred rows of a
+        function this small cost little next to a call's overhead.
+
+    Note: Forward mode and overrides), or None."""
     from pytensor.compile.builders import OpFromGraph
     from pytensor.graph.traversal import apply_ancestors
 
@@ -75,6 +92,10 @@ def linker_note(compiled: Any, mode: Any) -> str:
     if name is None:
         name = config.mode if mode is None else type(mode).__name__
     return f"compiled with pytensor.function, mode {name!r}, {kind} linker"
+
+
+def _power_of_two_below(k: int) -> int:
+    return 1 << (max(1, k).bit_length() - 1)
 
 
 class PytensorFlat(Differentiable):
@@ -194,8 +215,17 @@ class PytensorFlat(Differentiable):
         width = self.n if kind == "vjp" else self.m
 
         def vectorised(batch: np.ndarray) -> np.ndarray:
-            out = np.asarray(self._batched_function(kind)(*args, batch), dtype=np.float64)
-            return out.reshape(len(batch), -1)
+            function = self._batched_function(kind)
+            row_width = batch.shape[1] + width
+            cap = _power_of_two_below(rows_per_chunk(row_width))
+            least = min(cap, MIN_ROWS, _power_of_two_below(max(1, SMALL_BYTES // (8 * row_width))))
+            parts = []
+            for start in range(0, len(batch), cap):
+                chunk = batch[start : start + cap]
+                size = min(cap, max(least, 1 << (len(chunk) - 1).bit_length()))
+                out = np.asarray(function(*args, pad_rows(chunk, size)), dtype=np.float64)
+                parts.append(out.reshape(size, -1)[: len(chunk)])
+            return np.concatenate(parts)
 
         def one(row: np.ndarray) -> np.ndarray:
             return np.asarray(self._single_function(kind)(*args, row), dtype=np.float64).ravel()
@@ -206,11 +236,7 @@ class PytensorFlat(Differentiable):
 
     def value(self, x: np.ndarray) -> np.ndarray:
         out: np.ndarray = self._run("value", (), np.asarray(x)[None])[0]
-        if out.shape != (self.m,):
-            raise UsageError(
-                f"the function returned {out.size} output entries at another point instead of "
-                f"{self.m}: its output shapes must not depend on the input values"
-            )
+        check_output_size(out.size, self.m)
         return out
 
     def values(self, xs: np.ndarray) -> np.ndarray:
