@@ -8,6 +8,9 @@ numba, quick to compile); the guided-backprop examples also run in the default (
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,6 +227,24 @@ def test_gradient_map_nests_to_the_third_derivative() -> None:
     np.testing.assert_allclose(d.vjp(d.x0, np.ones(2)), 2 / np.array([0.5, 2.0]) ** 3)
 
 
+def test_it_works_without_a_c_compiler() -> None:
+    """A fresh interpreter with `cxx=""`: PyTensor's Python linker, named in the notes."""
+    code = (
+        "import numpy as np, pytensor.tensor as pt, gradcheck as gc\n"
+        "r = gc.check(lambda x: pt.sum(pt.tanh(x) ** 2), np.array([0.3, -1.0]),"
+        " framework='pytensor', order=2)\n"
+        "print(r.verdict, *r.notes, sep='\\n')\n"
+    )
+    env = {**os.environ, "PYTENSOR_FLAGS": "cxx=,mode=FAST_COMPILE"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "pass"
+    assert any("Python VM (each Op's NumPy perform; no C compiler needed)" in n for n in lines)
+
+
 def test_the_mode_and_linker_used_are_noted() -> None:
     report = _check(lambda x: pt.sum(x**2), np.array([1.0, 2.0]))
     assert any("mode 'FAST_COMPILE', Python VM" in n and "no C compiler" in n for n in report.notes)
@@ -291,6 +312,33 @@ def test_a_hand_written_grad_is_checked(factor: float) -> None:
         grad=lambda x: (1 - np.tanh(x) ** 2) * w * factor,
     )
     assert report.verdict == ("pass" if factor == 1.0 else "fail"), report
+
+
+@pytest.mark.parametrize("factor", [1.0, 1 + 1e-6])
+def test_a_pushforward_override_is_what_forward_mode_checks(factor: float) -> None:
+    h = pt.tensor("h", dtype="float64", shape=(3,))
+    op = OpFromGraph(
+        [h],
+        [pt.sin(h)],
+        pullback=lambda inputs, outputs, cotangents: [cotangents[0] * pt.cos(inputs[0])],
+        pushforward=lambda inputs, tangents: [tangents[0] * pt.cos(inputs[0]) * factor],
+    )
+    report = _check(lambda x: op(x) * 2.0, np.array([0.3, -1.2, 2.0]))
+    verdicts = {c.kind: c.verdict for c in report.checks}
+    expected = "pass" if factor == 1.0 else "fail"
+    assert verdicts == {"vjp": "pass", "jvp": expected, "adjoint": expected}, report
+
+
+def test_hand_written_vjp_and_jvp_get_and_return_numpy_arrays() -> None:
+    w = np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 1.0]])
+    report = _check(
+        lambda x: {"y": pt.tanh(pt.dot(w, x))},
+        np.array([0.3, -0.2]),
+        vjp=lambda x, u: w.T @ ((1 - np.tanh(w @ x) ** 2) * u["y"]),
+        jvp=lambda x, v: (1 - np.tanh(w @ x) ** 2) * (w @ v),
+    )
+    assert report.passed, report
+    assert {c.kind for c in report.checks} == {"vjp", "jvp", "adjoint"}
 
 
 def test_guided_backprop_given_as_pullback_is_in_effect() -> None:
