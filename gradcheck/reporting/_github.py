@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ._records import Run
+from ._records import Run, printable
 
 
 def _data(text: str) -> str:
     # The escapes of @actions/core's issueCommand: a message may hold any text.
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _property(text: str) -> str:

@@ -13,7 +13,7 @@ import html
 import json
 
 from ._plots import borderline, have_matplotlib, plots
-from ._records import CaseOutcome, Run
+from ._records import CaseOutcome, Run, printable
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -30,22 +30,24 @@ figure svg { max-width: 100%; height: auto; }
 """.strip()
 
 
+def _text(value: str) -> str:
+    return html.escape(printable(value))
+
+
 def _badge(status: str) -> str:
     kind = status if status in ("pass", "skipped") else "finding"
     return f'<span class="status {kind}">{html.escape(status)}</span>'
 
 
 def _case(outcome: CaseOutcome, index: int, draw: bool) -> list[str]:
-    where = (
-        f" <small>{html.escape(outcome.file)}:{outcome.line or ''}</small>" if outcome.file else ""
-    )
+    where = f" <small>{_text(outcome.file)}:{outcome.line or ''}</small>" if outcome.file else ""
     body = [
         f'<section class="case" id="case-{index}">',
-        f"<h3>{_badge(outcome.status)} {html.escape(outcome.name)}{where}</h3>",
-        f"<p>{html.escape(outcome.message)} <small>({outcome.duration:.2f} s)</small></p>",
+        f"<h3>{_badge(outcome.status)} {_text(outcome.name)}{where}</h3>",
+        f"<p>{_text(outcome.message)} <small>({outcome.duration:.2f} s)</small></p>",
     ]
     if outcome.text:
-        body.append(f"<pre>{html.escape(outcome.text)}</pre>")
+        body.append(f"<pre>{_text(outcome.text)}</pre>")
     report = outcome.report
     if draw and report and (outcome.finding or borderline(report)):
         for title, svg in plots(report, salt=f"case{index}"):
@@ -71,10 +73,10 @@ def to_html(run: Run, *, draw_plots: bool = True) -> str:
         "<!DOCTYPE html>",
         '<html lang="en">',
         '<head><meta charset="utf-8">',
-        f"<title>gradcheck: {html.escape(run.headline())}</title>",
+        f"<title>{_text(run.headline())}</title>",
         f"<style>\n{_STYLE}\n</style></head>",
         "<body>",
-        f"<h1>{html.escape(run.headline())}</h1>",
+        f"<h1>{_text(run.headline())}</h1>",
     ]
     if run.partial:
         page.append('<p class="partial">The audit was interrupted: this report is partial.</p>')
@@ -87,7 +89,7 @@ def to_html(run: Run, *, draw_plots: bool = True) -> str:
         page.append("<table>")
         for key, value in run.meta.items():
             text = value if isinstance(value, str) else json.dumps(value)
-            page.append(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(text)}</td></tr>")
+            page.append(f"<tr><th>{_text(str(key))}</th><td>{_text(text)}</td></tr>")
         page.append("</table>")
     order = sorted(range(len(run.outcomes)), key=lambda i: not run.outcomes[i].finding)
     for heading, chosen in (

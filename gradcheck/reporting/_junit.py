@@ -10,16 +10,10 @@ hold at all (control characters from a traceback) are replaced first.
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 
 from ._records import CaseOutcome, Run
-
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _clean(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+from ._records import printable as _clean
 
 
 def _split(name: str) -> tuple[str, str]:

@@ -12,14 +12,14 @@ import html
 import re
 from collections.abc import Sequence
 
-from ._records import CaseOutcome, Run
+from ._records import CaseOutcome, Run, printable
 
 _ACTIVE = re.compile(r"([\\`*_\[\]<>|~&])")
 _ICONS = {"pass": "✅", "skipped": "⏭️", "error": "💥"}
 
 
 def _cell(text: str) -> str:
-    return _ACTIVE.sub(r"\\\1", " ".join(text.split()))
+    return _ACTIVE.sub(r"\\\1", " ".join(printable(text).split()))
 
 
 def _status(status: str) -> str:
@@ -43,9 +43,10 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str
 def _details(outcome: CaseOutcome) -> list[str]:
     return [
         "<details>",
-        f"<summary>{html.escape(outcome.name)}: {_status(outcome.status)}</summary>",  # raw HTML
+        # raw HTML: HTML escapes, not Markdown's
+        f"<summary>{html.escape(printable(outcome.name))}: {_status(outcome.status)}</summary>",
         "",
-        _fenced(outcome.text or outcome.message),
+        _fenced(printable(outcome.text or outcome.message)),
         "",
         "</details>",
         "",

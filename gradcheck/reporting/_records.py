@@ -7,6 +7,7 @@ framework or the objects that were checked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,14 @@ VERDICTS = ("pass", "fail", "nondifferentiable", "nonfinite", "nondeterministic"
 STATUSES = (*VERDICTS, "error", "skipped")
 # Statuses that are not findings: everything else makes an audit exit 1.
 CLEAN = frozenset({"pass", "skipped"})
+# Characters XML 1.0 cannot hold, which HTML and Markdown viewers show as garbage (terminal
+# colour codes in a traceback, say).
+_UNPRINTABLE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (other than tab and newlines) replaced by U+FFFD."""
+    return _UNPRINTABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
