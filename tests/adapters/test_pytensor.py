@@ -144,6 +144,14 @@ def test_outputs_in_containers_are_named_and_shaped() -> None:
     assert parts["b"][1] == 5.0
 
 
+def test_output_shapes_known_only_at_run_time_are_measured_and_held() -> None:
+    d = _bind(lambda x: x[pt.gt(x, 0).nonzero()] ** 2, np.array([1.0, -2.0, 3.0]))
+    assert [leaf.shape for leaf in d.outputs] == [(2,)]
+    np.testing.assert_allclose(d.value(d.x0), [1.0, 9.0])
+    with pytest.raises(UsageError, match="returned 3 output entries at another point"):
+        d.value(np.array([1.0, 2.0, 3.0]))
+
+
 def test_an_integer_side_input_is_a_constant_of_the_graph() -> None:
     report = _check(
         lambda x, idx: pt.sum(x[idx] ** 3), np.array([0.5, -1.0, 2.0]), np.array([2, 0])

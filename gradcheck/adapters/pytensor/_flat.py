@@ -51,16 +51,11 @@ _BATCH: dict[str, BatchKind] = {"value": "values", "vjp": "batched VJPs", "jvp":
 
 
 def bypassed_override(outputs: list[Any]) -> str | None:
-    """The name of an OpFromGraph in the graph of `outputs` whose pullback is overridden but
-        whose pushforward is not (Note: Padding
-        Every batch is padded (repeating its last row) to a power of two rows, at least MIN_ROWS:
-        BLAS picks its kernel by the shape of the matrices, so one row computed in a batch of one
-        and in a batch of two can differ in the last bit (2.8e-17 for a 3x5 `dot`, measured),
-        which the checker's repeated evaluations would call nondeterministic. Padded, single
-        calls and the small batches of a check run the same shapes; a few hundred rows of a
-        function this small cost little next to a call's overhead.
+    """The name of an OpFromGraph in the graph of `outputs` (inner graphs included) whose
+    pullback is overridden but whose pushforward is not, or None.
 
-    Note: Forward mode and overrides), or None."""
+    Note: Forward mode and overrides, in the module docstring, says why that matters.
+    """
     from pytensor.compile.builders import OpFromGraph
     from pytensor.graph.traversal import apply_ancestors
 

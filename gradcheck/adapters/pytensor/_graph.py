@@ -8,7 +8,7 @@ compiled `pytensor.function`: its own input variables and output graphs are reus
 
 Either way the checked inputs' symbols are then replaced by slices of one flat float64 vector
 and every other array by a constant copy of its value, giving the graph `PytensorFlat` runs.
-Building happens under `config.change_flags(floatX="float64")`, a scoped change:
+Building happens under `pytensor.config.change_flags(floatX="float64")`, a scoped change:
 symbols the user's code creates itself (`pt.vector()`, `pt.zeros(...)`) come out in float64
 during the check, and the user's `floatX` is restored afterwards, also after an exception.
 """
@@ -41,12 +41,22 @@ def _is_variable(obj: object) -> bool:
     return isinstance(obj, Variable)
 
 
-def _symbols(args: Sequence[Any], dtype: Callable[[int, np.ndarray], str]) -> list[Any]:
+def _promoted(arr: np.ndarray) -> str:
+    """The dtype of an input during the check: float64 for every float, others as they are."""
+    return "float64" if np.issubdtype(arr.dtype, np.floating) else str(arr.dtype)
+
+
+def _own(arr: np.ndarray) -> str:
+    """The dtype of an input in the user's own program."""
+    return str(arr.dtype)
+
+
+def _symbols(args: Sequence[Any], dtype: Callable[[np.ndarray], str]) -> list[Any]:
     """A symbolic tensor per numerical argument (None for others), with its static shape."""
     import pytensor.tensor as pt
 
     return [
-        pt.tensor(f"input[{i}]", dtype=dtype(i, np.asarray(a)), shape=np.shape(a))
+        pt.tensor(f"input[{i}]", dtype=dtype(np.asarray(a)), shape=np.shape(a))
         if is_value(a)
         else None
         for i, a in enumerate(args)
@@ -93,13 +103,12 @@ class PytensorFunction(PytensorFlat):
         ]
         with config.change_flags(floatX="float64"):
             if self._compiled:
-                variables, graphs, template, mode = self._compiled_graph(fn, args, kwargs, notes)
+                variables, template, mode = self._compiled_graph(fn, args, kwargs, notes)
             else:
-                variables = _symbols(args, self._promoted)
+                variables = _symbols(args, _promoted)
                 call = [a if v is None else v for a, v in zip(args, variables, strict=True)]
-                template = fn(*call, **kwargs)
-                graphs = self._output_graphs(template)[1]
-                mode = None
+                template, mode = fn(*call, **kwargs), None
+            names, graphs = self._output_graphs(template)
             x = pt.tensor("x", dtype="float64", shape=(len(x0),))
             replace = {}
             for i, var in enumerate(variables):
@@ -109,7 +118,7 @@ class PytensorFunction(PytensorFlat):
                     leaf = inputs[positions.index(i)]
                     replace[var] = specify_shape(part(x, leaf), leaf.shape)
                 else:
-                    value = np.array(args[i], dtype=self._promoted(i, np.asarray(args[i])))
+                    value = np.array(args[i], dtype=_promoted(np.asarray(args[i])))
                     replace[var] = pt.constant(value)
             try:
                 rebuilt = _rebuild(graphs, replace)
@@ -120,7 +129,6 @@ class PytensorFunction(PytensorFlat):
                     f"the compiled function's graph cannot be rebuilt in float64 "
                     f"({first_line(exc)}); pass the Python function that builds it instead"
                 ) from exc
-            names = self._output_graphs(template)[0]
             outputs, eps = self._output_leaves(x, x0, names, rebuilt)
             notes += [
                 f"{leaf.name} is {leaf.dtype} even on float64 inputs (an Op of the graph fixes "
@@ -140,15 +148,10 @@ class PytensorFunction(PytensorFlat):
         self._variables, self._graphs, self._template = variables, graphs, template
         super().__init__(x, y, x0, inputs, outputs, eps=eps, notes=tuple(notes), mode=mode)
 
-    @staticmethod
-    def _promoted(i: int, arr: np.ndarray) -> str:
-        """float64 for every float input (checked or not); other dtypes as they are."""
-        return "float64" if np.issubdtype(arr.dtype, np.floating) else str(arr.dtype)
-
     def _compiled_graph(
         self, fn: Any, args: Sequence[Any], kwargs: dict[str, Any], notes: list[str]
-    ) -> tuple[list[Any], list[Any], Any, Any]:
-        """The input variables, output graphs, output structure and mode of a compiled function."""
+    ) -> tuple[list[Any], Any, Any]:
+        """The input variables, the outputs (as fn returns them) and mode of a compiled function."""
         if kwargs:
             raise UsageError(
                 "keyword arguments cannot be passed to a compiled pytensor.function here: "
@@ -169,8 +172,8 @@ class PytensorFunction(PytensorFlat):
             if spec.update is not None:
                 notes.append(f"the update of input[{i}] is not applied during the check")
         graphs = [out.variable for out in fn.maker.outputs]
-        template = graphs[0] if fn.unpack_single and len(graphs) == 1 else list(graphs)
-        return [spec.variable for spec in explicit], graphs, template, fn.maker.mode
+        template = graphs[0] if fn.unpack_single and len(graphs) == 1 else graphs
+        return [spec.variable for spec in explicit], template, fn.maker.mode
 
     @staticmethod
     def _output_graphs(template: Any) -> tuple[list[str], list[Any]]:
@@ -187,7 +190,7 @@ class PytensorFunction(PytensorFlat):
         """Output leaves (their shapes from static types, or from one evaluation) and eps."""
         from pytensor.compile.maker import function
 
-        shapes: list[tuple[int, ...] | None] = []
+        static: list[tuple[int | None, ...]] = []
         eps = float(np.finfo(np.float64).eps)
         for name, graph in zip(names, graphs, strict=True):
             dtype = np.dtype(graph.type.dtype)
@@ -198,15 +201,16 @@ class PytensorFunction(PytensorFlat):
                     f"{name} is a {dtype} tensor: a differentiable output must be floating point"
                 )
             eps = max(eps, float(np.finfo(dtype).eps))
-            static = graph.type.shape
-            shapes.append(None if None in static else tuple(int(s) for s in static))
-        if None in shapes:  # shapes the graph only knows once it runs
+            static.append(tuple(graph.type.shape))
+        if all(None not in shape for shape in static):
+            shapes = [tuple(int(s) for s in shape if s is not None) for shape in static]
+        else:  # shapes the graph only knows once it runs (Python mode: nothing to JIT)
             measure = function(
                 [x], [g.shape for g in graphs], mode="FAST_COMPILE", on_unused_input="ignore"
             )
             shapes = [tuple(int(s) for s in shape) for shape in measure(x0)]
         leaves = leaves_of(
-            [(n, s or (), str(g.type.dtype)) for n, s, g in zip(names, shapes, graphs, strict=True)]
+            [(n, s, str(g.type.dtype)) for n, s, g in zip(names, shapes, graphs, strict=True)]
         )
         if not sum(leaf.size for leaf in leaves):
             raise UsageError("output is empty: there is nothing to differentiate")
@@ -239,7 +243,6 @@ class PytensorFunction(PytensorFlat):
         every checked input is float64."""
         if all(leaf.dtype == "float64" for leaf in self.inputs):
             return None
-
         try:
             compiled, feeds = self._native_pullback(u)
             values = compiled(*feeds)
@@ -261,7 +264,7 @@ class PytensorFunction(PytensorFlat):
         if self._compiled:
             variables, graphs = self._variables, self._graphs
         else:  # built again, as the user's program builds it: their dtypes, their floatX
-            variables = _symbols(self._args, lambda i, arr: str(arr.dtype))
+            variables = _symbols(self._args, _own)
             call = [a if v is None else v for a, v in zip(self._args, variables, strict=True)]
             graphs = self._output_graphs(self._user_fn(*call, **self._kwargs))[1]
         cotangents = [
