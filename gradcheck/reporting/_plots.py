@@ -100,7 +100,7 @@ def _worst(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
         axes.set_xscale("log")
         axes.set_yticks(list(y), labels)
         axes.invert_yaxis()
-        axes.legend(loc="best", fontsize=7)
+        figure.legend(loc="outside lower center", ncols=3, fontsize=7)
 
     return draw
 
@@ -176,7 +176,10 @@ def _histogram(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
             for leaf, counts in given[0]["counts"].items():
                 axes.stairs(counts, edges, label=str(leaf))
         else:
-            axes.hist(list(by_leaf.values()), bins=12, stacked=True, label=list(by_leaf))
+            values = [v for vs in by_leaf.values() for v in vs]
+            low, high = math.floor(min(-1.0, *values)), math.ceil(max(1.0, *values))
+            bins = [low + k / 2 for k in range(2 * (high - low) + 1)]  # half a decade each
+            axes.hist(list(by_leaf.values()), bins=bins, stacked=True, label=list(by_leaf))
             axes.set_title("worst entries only", fontsize=8)
         axes.axvline(0.0, color="k", ls="--", lw=1)
         axes.set_xlabel("log10(|analytic − numeric| / tolerance)  (> 0 fails)")
