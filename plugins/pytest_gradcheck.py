@@ -36,6 +36,7 @@ Note: Records and pytest-xdist
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -235,7 +236,7 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Report]:
         records.append((report, time.perf_counter() - start))
         if report.passed:
             return report
-        reproducer = _reproducer(report, merged)
+        reproducer = _reproducer(fn, report, merged)
         node.stash[_FAILURE] = (report, reproducer)
         failure = gc.GradientError(report)
         failure.args = (_failure_message(report, reproducer),)
@@ -251,14 +252,17 @@ def _option_source(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         items = ", ".join(_option_source(v) for v in value)
         return f"({items},)" if isinstance(value, tuple) and len(value) == 1 else f"({items})"
+    if inspect.ismethod(value):  # MyFunction.apply, not the Function.apply it inherits
+        owner = value.__self__ if isinstance(value.__self__, type) else type(value.__self__)
+        return f"{owner.__qualname__}.{value.__name__}"
     name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
     return str(name) if name else f"<{type(value).__name__}>"
 
 
-def _reproducer(report: Report, options: Mapping[str, Any]) -> str:
+def _reproducer(fn: Callable[..., Any], report: Report, options: Mapping[str, Any]) -> str:
     """One line that re-runs the failing check with the options the test used."""
     shown = {k: v for k, v in options.items() if k not in ("mode", "seed")}
-    args = [report.name, "*inputs"]
+    args = [_option_source(fn), "*inputs"]
     args += [f"{k}={_option_source(v)}" for k, v in shown.items()]
     args += [f"mode={report.mode!r}", f"seed={report.seed}"]
     inputs = "; ".join(report.inputs)

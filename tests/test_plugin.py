@@ -102,6 +102,31 @@ def test_passing_and_failing_checks(project: pytest.Pytester) -> None:
     assert str(properties["gradcheck_reproduce"]).startswith("gc.check(loss, *inputs, grad=wrong")
 
 
+def test_reproducer_names_what_the_test_passed(project: pytest.Pytester) -> None:
+    """A method inherited from a base class (torch's Function.apply) reads as the subclass's."""
+    project.makepyfile(
+        """
+        from losses import *
+
+        class Base:
+            @classmethod
+            def loss(cls, x):
+                return loss(x)
+
+        class Mine(Base):
+            pass
+
+        def test_method(gradcheck):
+            gradcheck(Mine.loss, X, grad=wrong_grad, rtol=0.0)
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["E         reproduce: gc.check(Mine.loss, [*]inputs, grad=wrong_grad, rtol=0.0, mode=*"]
+    )
+
+
 def test_usage_errors_point_at_the_test(project: pytest.Pytester) -> None:
     project.makepyfile(
         """
