@@ -102,6 +102,14 @@ def check(
     call_kwargs = dict(kwargs or {})
     target: Differentiable = adapter.bind(fn, inputs, call_kwargs, wrt)
     if any(d is not None for d in (grad, jacobian, vjp, jvp, hvp)):
+        highest = 2 if hvp is not None else 1
+        if options.order > highest:
+            raise UsageError(
+                f"order={options.order} needs analytic derivatives of that order, but the "
+                f"hand-written ones reach order {highest}"
+                + ("" if hvp is not None else " (pass hvp= for order 2)")
+                + ": gradcheck checks order k against differences of order k-1"
+            )
         target = UserDerivatives(target, grad=grad, jacobian=jacobian, vjp=vjp, jvp=jvp, hvp=hvp)
     source = target
     if surrogate is not None:
@@ -140,10 +148,10 @@ def check(
             "there is no analytic derivative to check: NumPy functions need grad=, "
             "jacobian=, vjp= or jvp=; see the notes: " + "; ".join(done.notes)
         )
-    audit = dtype_audit(target, rng) if "dtype" in options.checks else None
+    audit, audit_note = dtype_audit(target, rng) if "dtype" in options.checks else (None, None)
     return report(
         [*done.checks, *([audit] if audit is not None else [])],
-        (*done.notes, *done.current.notes),
+        (*done.notes, *done.current.notes, *([audit_note] if audit_note else [])),
     )
 
 

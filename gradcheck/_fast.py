@@ -19,7 +19,6 @@ from ._compare import Numbers
 from ._differentiable import Differentiable, Leaf, Unsupported, locate
 from ._fd import LARGEST_START, Estimates, directional, exact_directions
 from ._judge import (
-    COTANGENT_SCALE,
     Context,
     Layout,
     Route,
@@ -27,6 +26,7 @@ from ._judge import (
     judge,
     noise_aware_start,
     noise_level,
+    scaled_vjps,
     units,
 )
 from ._results import CheckResult
@@ -99,7 +99,7 @@ class _Projections:
     def layout(self, level: np.ndarray) -> Layout:
         return Layout(
             numbers=self.numbers,
-            contested=lambda result: np.flatnonzero(result.mismatch.any(axis=1)),
+            contested=lambda result: np.flatnonzero(result.contested.any(axis=1)),
             index=lambda which: which,
             probe=self.probe,
             directions=lambda which: self.v[which],
@@ -120,7 +120,7 @@ def _analytic(
     reverse_rows = None
     if "reverse" in routes:
         try:
-            reverse_rows = fn.vjps(fn.x0, COTANGENT_SCALE * u) / COTANGENT_SCALE  # (k, n)
+            reverse_rows = scaled_vjps(fn, u)  # (k, n)
             analytic["reverse"] = (reverse_rows * v).sum(axis=1)[:, None]
         except Unsupported as why:
             notes.append(f"reverse mode not checked: {why}")

@@ -16,7 +16,6 @@ from ._differentiable import Differentiable, Unsupported
 from ._fast import fast
 from ._fd import Coordinates, Estimates, chunk_size, directional
 from ._judge import (
-    COTANGENT_SCALE,
     Context,
     Layout,
     Route,
@@ -25,6 +24,7 @@ from ._judge import (
     judge,
     noise_aware_start,
     noise_level,
+    scaled_vjps,
     units,
 )
 from ._results import CheckResult
@@ -35,10 +35,8 @@ FORWARD_FULL_LIMIT = 2048  # above this many inputs, forward mode is probed, not
 def reverse_jacobian(fn: Differentiable) -> np.ndarray:
     """The (m, n) Jacobian from m vector-Jacobian products (Note: Cotangent scaling)."""
     size = chunk_size(fn, 1)
-    blocks = [
-        fn.vjps(fn.x0, COTANGENT_SCALE * units(fn.m, i, i + size)) for i in range(0, fn.m, size)
-    ]
-    return np.concatenate(blocks) / COTANGENT_SCALE
+    blocks = [scaled_vjps(fn, units(fn.m, i, i + size)) for i in range(0, fn.m, size)]
+    return np.concatenate(blocks)
 
 
 def forward_jacobian(fn: Differentiable) -> np.ndarray:
@@ -86,7 +84,7 @@ def _layout(fn: Differentiable, level: np.ndarray) -> Layout:
 
     return Layout(
         numbers=numbers,
-        contested=lambda result: np.flatnonzero(result.mismatch.any(axis=0)),
+        contested=lambda result: np.flatnonzero(result.contested.any(axis=0)),
         index=lambda which: (slice(None), which),
         probe=probe,
         directions=lambda which: Coordinates(which, fn.n),

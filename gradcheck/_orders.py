@@ -16,6 +16,7 @@ from ._differentiable import Differentiable, Unsupported
 from ._fast import fast
 from ._fd import measure_noise
 from ._full import full
+from ._guard import Guarded
 from ._judge import Context, Route
 from ._options import Options
 from ._results import CheckResult, Tolerance, worst_verdict
@@ -65,33 +66,57 @@ def check_orders(
             try:
                 done.current = done.current.gradient_map(u)
             except Unsupported as skipped:
-                done.notes.append(f"order {k} and above not checked: {skipped}")
+                done.checks.append(_not_checked(k, skipped))
                 break
             numeric_source = done.current
-            c0 = cs0 = done.current.value(done.current.x0)
+            try:
+                c0 = cs0 = done.current.value(done.current.x0)
+            except NotImplementedError as missing:  # JAX igamma has no second derivative
+                done.checks.append(_not_checked(k, missing))
+                break
             if not np.isfinite(c0).all():
                 message = f"the order-{k - 1} analytic derivative is NaN or inf at this point"
                 done.checks.append(CheckResult("hvp", "nonfinite", message, order=k))
                 break
-        sigma = np.maximum(measure_noise(numeric_source, cs0, rng), options.nondet_tol)
+        guarded = Guarded(numeric_source)
+        plain = Guarded(target) if surrogate and k == 1 else None
+        sigma = np.maximum(measure_noise(guarded, rng), options.nondet_tol)
         context = Context(
             done.current,
-            numeric_source,
+            guarded,
             c0,
             cs0,
             tolerance,
             rng,
             order=k,
             surrogate=surrogate and k == 1,
-            plain=target if k == 1 else None,
+            plain=plain,
             sigma=sigma,
             routes=_routes(options),
             kinds=options.checks,
         )
-        results, notes = full(context) if options.mode == "full" else fast(context)
+        try:
+            results, notes = full(context) if options.mode == "full" else fast(context)
+        except NotImplementedError as missing:  # Unsupported, or a framework's missing rule
+            if k == 1:
+                raise
+            done.checks.append(_not_checked(k, missing))
+            break
         done.checks += results
         done.notes += notes
+        done.notes += [n for n in (guarded.note(), plain.note() if plain else None) if n]
     return done
+
+
+def _not_checked(order: int, why: Exception) -> CheckResult:
+    """An order the framework cannot differentiate: not a pass, and lower orders are kept."""
+    reason = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    return CheckResult(
+        "hvp",
+        "inconclusive",
+        f"order {order} not checked: the framework cannot compute it here ({reason})",
+        order=order,
+    )
 
 
 def _routes(options: Options) -> tuple[Route, ...]:

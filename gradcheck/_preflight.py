@@ -24,43 +24,59 @@ _NONDETERMINISTIC = (
 def preflight(target: Differentiable, nondet_tol: float) -> tuple[np.ndarray, CheckResult | None]:
     """f(x0), and the verdict that ends the check before it starts, if any.
 
-    Differences up to `nondet_tol` between evaluations are tolerated: they are legitimate
-    nondeterminism the user declared (atomics), folded into the error budget instead.
+    The point is evaluated again singly and twice through the batched path: an adapter that
+    replays the user's RNG state makes repeated single calls agree, while the batched calls
+    the ladder makes draw fresh randomness (unseeded dropout under vmap). Differences up to
+    `nondet_tol` are tolerated: legitimate nondeterminism the user declared (atomics), folded
+    into the error budget instead.
     """
     f0 = target.value(target.x0)
-    again = target.value(target.x0)
-    with np.errstate(invalid="ignore"):
-        same = (f0 == again) | (np.isnan(f0) & np.isnan(again))
-        difference = f0 - again
-    gap = np.where(same, 0.0, np.where(np.isfinite(difference), np.abs(difference), np.inf))
-    if (gap > nondet_tol).any():
-        where = int(np.argmax(gap))
-        message = _NONDETERMINISTIC.format(gap=float(gap[where]), where=where)
-        return f0, CheckResult("vjp", "nondeterministic", message)
+    repeats = np.vstack(
+        [target.value(target.x0)[None, :], target.values(np.stack([target.x0] * 2))]
+    )
+    for again in repeats:
+        with np.errstate(invalid="ignore"):
+            same = (f0 == again) | (np.isnan(f0) & np.isnan(again))
+            difference = f0 - again
+        gap = np.where(same, 0.0, np.where(np.isfinite(difference), np.abs(difference), np.inf))
+        if (gap > nondet_tol).any():
+            where = int(np.argmax(gap))
+            message = _NONDETERMINISTIC.format(gap=float(gap[where]), where=where)
+            return f0, CheckResult("vjp", "nondeterministic", message)
     if not np.isfinite(f0).all():
         message = "the function's value is NaN or inf at this point"
         return f0, CheckResult("vjp", "nonfinite", message)
     return f0, None
 
 
-def dtype_audit(target: Differentiable, rng: np.random.Generator) -> CheckResult | None:
-    """How far the user's own-dtype gradient is from the float64 one (informative)."""
+def dtype_audit(
+    target: Differentiable, rng: np.random.Generator
+) -> tuple[CheckResult | None, str | None]:
+    """How far the user's own-dtype gradient is from the float64 one (informative).
+
+    Informative only: if computing it fails (a Keras layer built in float32 that skips its
+    input autocasting on float64 copies), the verdict already reached stands and a note says
+    why there is no audit.
+    """
     u = np.ones(target.m) if target.m == 1 else rng.standard_normal(target.m)
     try:
         native = target.native_vjp(u)
         if native is None:
-            return None
+            return None, None
         truth = target.vjp(target.x0, u)
+        native = as_array(native).astype(np.float64).ravel()
     except Unsupported:
-        return None
-    native = as_array(native).astype(np.float64).ravel()
-    scale = float(np.abs(truth).max(initial=0.0)) or 1.0
-    worst = float(np.abs(native - truth).max(initial=0.0)) / scale
+        return None, None
+    except Exception as error:  # informative only: never lose the verdict to it
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        why = f"{type(error).__name__}: {reason}"
+        return None, f"dtype audit skipped: the gradient in the user's dtype failed ({why})"
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN gradients are the verdict's job
+        scale = float(np.nanmax(np.abs(truth), initial=0.0)) or 1.0
+        worst = float(np.nanmax(np.abs(native - truth), initial=0.0)) / scale
     dtypes = sorted({leaf.dtype for leaf in target.inputs})
-    return CheckResult(
-        "dtype",
-        "pass",
-        f"the gradient in the user's dtype ({', '.join(dtypes)}) "
-        f"differs from the float64 one by up to {worst:.2g} of its largest entry "
-        "(informative)",
+    message = (
+        f"the gradient in the user's dtype ({', '.join(dtypes)}) differs from the float64 one "
+        f"by up to {worst:.2g} of its largest entry (informative)"
     )
+    return CheckResult("dtype", "pass", message), None

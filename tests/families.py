@@ -180,3 +180,54 @@ def perturb(grad: Fn, index: int, delta: float) -> Fn:
 def target_entry(case: Case) -> int:
     """The entry to corrupt: the largest one, so a relative error is meaningful."""
     return int(np.argmax(np.abs(np.asarray(case.grad(case.x), dtype=np.float64))))
+
+
+# Functions that are not smooth everywhere, checked where they are differentiable (or at their
+# kinks and jumps): the classes of false verdict found on real operator databases.
+
+
+def staircase(rng: np.random.Generator, n: int) -> Case:
+    """Σ floor/round/trunc(a·x) + sin x at points 0.05–0.45 of a stair away from its jumps:
+    exactly constant steps beside a smooth part (PyTorch OpInfo: floor, round, frac)."""
+    a = rng.choice([1.0, 3.0, 0.25])
+    op = [np.floor, np.round, np.trunc][int(rng.integers(3))]
+    stairs = rng.integers(-300, 300, n) + rng.choice([-1.0, 1.0], n) * rng.uniform(0.05, 0.45, n)
+    stairs = np.where(np.abs(stairs) < 0.5, stairs + 1.0, stairs)  # keep trunc's 0 away
+    x = (stairs + 0.5 * (op is np.floor or op is np.trunc)) / a
+    return Case(
+        "staircase", lambda x: np.sum(op(a * x)) + np.sum(np.sin(x)), lambda x: np.cos(x), x
+    )
+
+
+def sawtooth(rng: np.random.Generator, n: int) -> Case:
+    """Σ fmod(x, p): slope 1 between jumps every p, at 0.1–0.9 of a period (JAX lax.rem)."""
+    p = rng.choice([1.0, 0.5, 2.0])
+    x = (rng.integers(1, 2000, n) + rng.uniform(0.1, 0.9, n)) * p
+    return Case("sawtooth", lambda x: np.sum(np.fmod(x, p)), lambda x: np.ones_like(x), x)
+
+
+def near_kink(rng: np.random.Generator, n: int) -> Case:
+    """Σ relu(x)² + Σ |x - c|·x with a kink 1e-7–1e-3 (relative) from the point."""
+    x = rng.uniform(0.5, 2.0, n) * rng.choice([-1.0, 1.0], n)
+    c = x * (1 + rng.choice([-1.0, 1.0], n) * np.exp(rng.uniform(np.log(1e-7), np.log(1e-3), n)))
+    return Case(
+        "near kink",
+        lambda x: np.sum(np.maximum(x, 0) ** 2) + np.sum(np.abs(x - c) * x),
+        lambda x: 2 * np.maximum(x, 0) + np.sign(x - c) * x + np.abs(x - c),
+        x,
+    )
+
+
+def domain_edge(rng: np.random.Generator, n: int) -> Case:
+    """Σ log(x) that raises for x <= 0, at x from 1e-6 to 1e-2: larger steps leave the domain."""
+    x = np.exp(rng.uniform(np.log(1e-6), np.log(1e-2), n))
+
+    def f(x: np.ndarray) -> object:
+        if (x <= 0).any():
+            raise ValueError("math domain error: log of a non-positive number")
+        return np.sum(np.log(x))
+
+    return Case("domain edge", f, lambda x: 1 / x, x)
+
+
+NONSMOOTH = (staircase, sawtooth, near_kink, domain_edge)

@@ -166,11 +166,18 @@ def test_inputs_of_1e6_next_to_weights_of_order_one(seed):
     assert report.verdict == "pass", str(report)
 
 
-def test_nan_gradient_of_norm_at_zero_is_nonfinite():
+def test_nan_gradient_at_the_kink_of_a_norm_is_evidence_of_the_kink():
+    """‖x‖ at 0 is a kink; the NaN that x/‖x‖ gives there is evidence, not the headline."""
     report = gc.check(
         lambda x: np.sqrt(np.sum(x**2)), np.zeros(3), grad=lambda x: x / np.sqrt(np.sum(x**2))
     )
-    assert report.verdict == "nonfinite"
+    assert report.verdict == "nondifferentiable", str(report)
+    assert "NaN" in report.checks[0].message
+
+
+def test_nan_gradient_at_a_smooth_point_is_nonfinite():
+    report = gc.check(lambda x: np.sum(x**2), np.array([1.0, 0.0]), grad=lambda x: 2 * x / (x != 0))
+    assert report.verdict == "nonfinite", str(report)
 
 
 def test_unseeded_randomness_is_nondeterministic():

@@ -89,34 +89,51 @@ def thorough(
     directions: Directions,
     noise_level: np.ndarray | None = None,
 ) -> Estimates:
-    """A second, expensive look at contested directions (see the module docstring)."""
-    runs = [
-        _chunked(fn, f0, directions, policy=policy, noise_level=noise_level) for policy in THOROUGH
-    ]
+    """A second, expensive look at contested directions (see the module docstring).
+
+    Per entry, the estimate with the smallest error among those that another start confirms
+    and that every smaller-step estimate agrees with: a larger step sees more of the
+    function, and where the smaller steps disagree with it (a staircase straddled, a kink
+    nearby, a false plateau) the larger step has left the scale on which f is smooth.
+    """
+    runs = [_chunked(fn, f0, directions, policy=p, noise_level=noise_level) for p in THOROUGH]
     values = np.stack([r.value for r in runs])  # (starts, d, m)
     errors = np.stack([r.error for r in runs])
-    confirmed = np.zeros_like(errors, dtype=bool)
-    for a in range(len(runs)):
-        for b in range(len(runs)):
-            if a != b:
-                agree = np.abs(values[a] - values[b]) <= 2 * (errors[a] + errors[b])
-                confirmed[a] |= agree & np.isfinite(errors[a])
-    ranked = np.where(confirmed, errors, np.inf)
-    # Where no two starts agree, nothing is trusted: the error stays as large as the spread.
+    steps = np.stack([r.step for r in runs])  # (starts, d)
+    with np.errstate(invalid="ignore"):
+        agree = np.abs(values[:, None] - values[None, :]) <= 2 * (
+            errors[:, None] + errors[None, :]
+        )  # (a, b, d, m)
+    resolved = np.isfinite(errors)
+    others = ~np.eye(len(runs), dtype=bool)[:, :, None, None]
+    confirmed = (agree & others & resolved[None]).any(axis=1) & resolved
+    smaller = (steps[None, :] < steps[:, None])[..., None]  # b's step below a's
+    consistent = (agree | ~smaller | ~resolved[None]).all(axis=1)
+    ranked = np.where(confirmed & consistent, errors, np.inf)
+    # Where no start qualifies, nothing is trusted: the error stays as large as the spread.
     pick = np.argmin(ranked, axis=0)
-    none = ~confirmed.any(axis=0)
+    none = ~(confirmed & consistent).any(axis=0)
     value = np.take_along_axis(values, pick[None], axis=0)[0]
     error = np.take_along_axis(errors, pick[None], axis=0)[0]
     noise = np.take_along_axis(np.stack([r.noise for r in runs]), pick[None], axis=0)[0]
-    finite_values = np.where(np.isfinite(values), values, np.nan)
-    with np.errstate(invalid="ignore"):
-        spread = np.nanmax(finite_values, axis=0) - np.nanmin(finite_values, axis=0)
-    error = np.where(none, np.maximum(np.nan_to_num(spread, nan=np.inf), error), error)
+    finite = np.isfinite(values)
+    spread = np.where(
+        finite.any(axis=0),
+        np.where(finite, values, -np.inf).max(axis=0)
+        - np.where(finite, values, np.inf).min(axis=0),
+        np.inf,
+    )
+    error = np.where(none, np.maximum(spread, error), error)
     noise = np.where(none, 0.0, noise)
-    step = np.stack([r.step for r in runs])[
-        np.argmin(ranked.max(axis=2), axis=0), np.arange(len(directions))
-    ]
-    kink = runs[1].kink  # the ladder from the default start
+    step = steps[np.argmin(ranked.max(axis=2), axis=0), np.arange(len(directions))]
+    kink = _strongest(np.stack([r.kink for r in runs]))
     return Estimates(
         value, error, step, kink, runs[1].nonfinite, noise, sum(r.evaluations for r in runs)
     )
+
+
+def _strongest(kinks: np.ndarray) -> np.ndarray:
+    """The kink evidence of the start that saw the largest jump (a jump, inf, wins)."""
+    pick = np.argmax(np.abs(kinks), axis=0)
+    strongest: np.ndarray = np.take_along_axis(kinks, pick[None], axis=0)[0]
+    return strongest

@@ -63,6 +63,14 @@ Note: Kink detection
     halves with each halving of h; across a kink (relu or abs at 0, a tie in max) it stays at
     the jump in slope. A direction whose jump is significant and constant over the last three
     rows is reported as a kink; the checker turns that into the "nondifferentiable" verdict.
+
+Note: Jump detection
+    A kink keeps the function continuous; a jump does not (a step function at its step,
+    `where(x > c, x + 1, x)` at c). The same samples show it: the larger one-sided change in
+    value, max(|g(h) - g(0)|, |g(0) - g(-h)|), shrinks like h for a continuous g but stays at
+    the size of the jump however small h gets. A direction whose one-sided change is
+    significant and constant over the last three rows, while the step shrank at least
+    eightfold, is reported with an infinite kink: the function is discontinuous there.
 """
 
 from __future__ import annotations
@@ -129,7 +137,8 @@ class Estimates:
         value: (d, m) the best estimate per direction and output.
         error: (d, m) its estimated absolute error; inf where nothing could be resolved.
         step: (d,) the smallest step behind each best estimate (in units of the direction).
-        kink: (d, m) the jump in one-sided slopes where a kink was detected, else 0.
+        kink: (d, m) the jump in one-sided slopes where a kink was detected, inf where the
+            value itself jumps (Note: Jump detection), else 0.
         nonfinite: (d,) True where the last samples were not finite (domain edge, overflow).
         noise: (d, m) the round-off part of `error`: the noise model at the winning row where
             it set the error, else 0 (the error is then the tableau's own estimate).
@@ -237,6 +246,9 @@ class _Tableaux:
         self.best_step = self.h.copy()
         self.floor = np.zeros((d, m))  # the noise floor behind each best estimate
         self.jumps = np.full((d, 3, m), np.nan)  # one-sided slope jumps of the last three rows
+        self.gaps = np.full((d, 3, m), np.nan)  # one-sided value changes (Note: Jump detection)
+        self.gap_steps = np.full((d, 3), np.nan)
+        self.gap_noise = np.zeros((d, m))
         self.nonfinite = np.zeros(d, dtype=bool)
         self.active = np.ones(d, dtype=bool)
         self.evaluations = 0
@@ -252,6 +264,8 @@ class _Tableaux:
         self.h[bad] /= self.policy.nonfinite_ratio
         ok, s = idx[finite], samples[finite]
         est, noise = self._first_column(ok, s)
+        if self.detect_kinks:
+            self._track_gaps(ok, s)
         new, err = self._extend(ok, est)
         too_big, jump = self._too_big(ok, s, new, est, noise)
         target = self._keep_best(ok, new, err, noise, too_big)
@@ -267,6 +281,28 @@ class _Tableaux:
         if self.noise_level is not None:
             per_value = per_value + self.noise_level[ok]
         return est, self.abs_weight_sum * per_value / hk[:, None]
+
+    def _track_gaps(self, ok: np.ndarray, s: np.ndarray) -> None:
+        """Remember the one-sided changes in value of this row (Note: Jump detection)."""
+        gap = np.maximum(np.abs(s[:, 1] - self.f0), np.abs(self.f0 - s[:, 0]))
+        self.gaps[ok] = np.concatenate([self.gaps[ok, 1:], gap[:, None]], axis=1)
+        self.gap_steps[ok] = np.concatenate([self.gap_steps[ok, 1:], self.h[ok][:, None]], axis=1)
+        per_value = (
+            self.policy.noise_ulps * self.eps_f * np.maximum(np.abs(s).max(axis=1), np.abs(self.f0))
+        )
+        if self.noise_level is not None:
+            per_value = per_value + self.noise_level[ok]
+        self.gap_noise[ok] = per_value
+
+    def discontinuous(self) -> np.ndarray:
+        """(d, m) True where the value jumps at the point (Note: Jump detection)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = self.gaps[:, 1:] / self.gaps[:, :-1]
+            shrunk = self.gap_steps[:, 0] / self.gap_steps[:, -1]
+        constant = ((ratios > 0.8) & (ratios < 1.25)).all(axis=1)
+        significant = self.gaps[:, -1] > self.policy.kink_significance * self.gap_noise
+        found: np.ndarray = constant & significant & (shrunk >= 8)[:, None]
+        return found
 
     def _extend(self, ok: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The new tableau row (Ridders) and the error estimate of each of its entries."""
@@ -393,6 +429,7 @@ class _Tableaux:
                 self.best_step,
                 self.policy,
             )
+            kink = np.where(self.discontinuous(), np.inf, kink)
         noise = np.where(self.best_err <= self.floor, self.floor, 0.0)
         return Estimates(
             self.best, self.best_err, self.best_step, kink, self.nonfinite, noise, self.evaluations
@@ -503,7 +540,10 @@ def estimate(
     """
     if not isinstance(directions, Coordinates) and not directions.any(axis=1).all():
         raise ValueError("a direction is zero")
-    plain = start = start_steps(x, directions, policy.start_factor)
+    if policy.absolute:
+        plain = start = np.full(len(directions), 2.0 ** np.floor(np.log2(policy.start_factor)))
+    else:
+        plain = start = start_steps(x, directions, policy.start_factor)
     if min_start is not None:  # a floor from the round-off the caller expects (Note: Step choice)
         with np.errstate(divide="ignore", invalid="ignore"):
             floor = 2.0 ** np.ceil(np.log2(np.where(min_start > 0, min_start, 0.0)))
@@ -545,7 +585,12 @@ def estimate(
             noise_level=None if noise_level is None else noise_level[which],
         )
         evaluations += retry.evaluations
-        better = retry.error < error[which]
+        # A ladder from a larger start must agree with what the smaller steps saw: a
+        # staircase (floor, round) or a sawtooth (fmod) looks exactly linear at steps that
+        # straddle its jumps, with a tiny error bar (Note: Step choice).
+        with np.errstate(invalid="ignore"):
+            agrees = np.abs(retry.value - value[which]) <= 2 * (retry.error + error[which])
+        better = (retry.error < error[which]) & (agrees | ~np.isfinite(error[which]))
         value[which] = np.where(better, retry.value, value[which])
         error[which] = np.where(better, retry.error, error[which])
         noise[which] = np.where(better, retry.noise, noise[which])

@@ -4,7 +4,7 @@ Note: Measured noise
     The engine's noise model, eps·(|f| + Σ|x_i·∂_i f|), assumes a value is rounded a few times
     at its own scale. A sum of a thousand terms, or code that rounds its arguments inside,
     is noisier than that, and a budget built on the model alone would call the difference a
-    wrong gradient. So the noise is measured: f at 9 points x + i·h·v, i = 0…8, a step far
+    wrong gradient. So the noise is measured: f at 9 points x + i·h·v, i = 1…9, a step far
     below any length scale of f (each coordinate moves by about 2^-20 of its own size); the
     j-th differences of pure noise have variance C(2j, j)·σ², while the smooth part vanishes
     like h^j. Levels j = 1…6 each give an estimate σ_j = sqrt(mean(Δ^j f²)·(j!)²/(2j)!); the
@@ -14,6 +14,9 @@ Note: Measured noise
     negligible there, and a measurement that gave up must not read as "no noise".
     Moré, J. J. and Wild, S. M., "Estimating computational noise", SIAM J. Sci. Comput. 33
     (2011).
+    The point itself (i = 0) is left out: where f jumps exactly at x (a step function at its
+    step, `where(x > c, …)` at c), f(x) is off the curve the other points lie on, and the
+    jump would read as enormous noise that hides every other entry's error.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ SPACING = 2.0**-20  # the sampling step, relative to the size of x along the dir
 AGREE = 4.0
 
 
-def measure_noise(fn: Differentiable, f0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def measure_noise(fn: Differentiable, rng: np.random.Generator) -> np.ndarray:
     """σ of f's round-off noise per output, measured along one random direction; 0 if unclear.
 
-    Costs POINTS - 1 evaluations.
+    Costs POINTS evaluations.
     """
     # Each coordinate moves in proportion to its own size: inputs of 1e6 next to weights of
     # 0.3 must not make the weights' steps large enough to cross a relu's kink.
@@ -43,9 +46,8 @@ def measure_noise(fn: Differentiable, f0: np.ndarray, rng: np.random.Generator) 
     if not direction.any():
         return np.zeros(fn.m)
     h = float(start_steps(fn.x0, direction[None, :], SPACING)[0])
-    steps = h * np.arange(1, POINTS)
-    samples = fn.values(fn.x0[None, :] + steps[:, None] * direction[None, :])
-    table = np.vstack([f0[None, :], samples])  # (POINTS, m)
+    steps = h * np.arange(1, POINTS + 1)
+    table = fn.values(fn.x0[None, :] + steps[:, None] * direction[None, :])  # (POINTS, m)
     if not np.isfinite(table).all():
         return np.zeros(fn.m)
     unit = np.maximum(np.abs(table).max(axis=0), np.finfo(np.float64).tiny)

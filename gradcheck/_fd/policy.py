@@ -33,6 +33,9 @@ class Ladder:
         too_big_ratio: row differences must shrink like r^-2 = 0.25; slower means "too big".
         step_target: relative round-off a first ladder should stay under when the caller
             knows the derivative's size (the noise-aware start floor).
+        absolute: start_factor is a step in units of 1 rather than of |x|: where x is tiny
+            the function's length scale is usually not (cos at 1e-8 needs steps near 1e-3,
+            not 1e-10; NUMERICS.md, "Length scale ≠ |x| at tiny x").
     """
 
     start_factor: float = 2.0**-7
@@ -50,13 +53,18 @@ class Ladder:
     bump_growth: float = 1.5
     too_big_ratio: float = 0.45
     step_target: float = 1e-9
+    absolute: bool = False
 
 
 DEFAULT = Ladder()
 """The first, cheap ladder every entry gets."""
 
-THOROUGH = tuple(Ladder(start_factor=s, rtol=1e-14) for s in (1.0, 0.1, 0.01, 0.001))
-"""The second look at contested entries: ladders from four starts, one to four decades apart."""
+THOROUGH = (
+    *(Ladder(start_factor=s, rtol=1e-14) for s in (1.0, 0.1, 0.01, 0.001)),
+    *(Ladder(start_factor=s, rtol=1e-14, absolute=True) for s in (2.0**-4, 2.0**-10)),
+)
+"""The second look at contested entries: ladders from four starts relative to |x|, one to
+four decades apart, and two in absolute units for where |x| is far below the length scale."""
 
-LARGEST_START = max(policy.start_factor for policy in THOROUGH) * DEFAULT.noisy_restart
+LARGEST_START = max(p.start_factor for p in THOROUGH if not p.absolute) * DEFAULT.noisy_restart
 """The largest first step (relative to |x|) any ladder may take, for snapping directions."""

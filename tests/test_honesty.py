@@ -1,0 +1,135 @@
+"""Honest verdicts where the function is not smooth or the numbers cannot decide.
+
+Each class was a wrong verdict measured on real operators (PyTorch's OpInfo database, JAX's lax
+primitives, Keras layers): an unresolved entry passed beside resolved ones, a jump passed, steps
+tied to a tiny |x| hid a 35 % error, staircases failed at steps that straddle their jumps, an
+exception at a point gradcheck chose crashed the check. NumPy versions here; the framework
+versions sit in tests/adapters/.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gradcheck as gc
+from tests.families import NONSMOOTH, perturb, target_entry
+
+
+def total_cos(x):
+    return np.sum(np.cos(x))
+
+
+def test_tiny_arguments_resolve_a_35_percent_error():
+    x = np.array([1e-8, 2e-8])
+    wrong = gc.check(total_cos, x, grad=lambda x: -1.35 * np.sin(x))
+    assert wrong.verdict == "fail", str(wrong)
+    assert gc.check(total_cos, x, grad=lambda x: -np.sin(x)).verdict == "pass"
+
+
+def test_an_unresolved_entry_beside_resolved_ones_is_not_a_pass():
+    """where(x > 0, sqrt(x), 0) at 0: numeric 7e4 ± 2e4 against analytic 0 must not pass."""
+    report = gc.check(
+        lambda x: np.sum(np.where(x > 0, np.sqrt(np.abs(x)), 0.0)),
+        np.array([0.0, 1.0, 2.0]),
+        grad=lambda x: np.where(x > 0, 0.5 / np.sqrt(np.where(x > 0, x, 1.0)), 0.0),
+    )
+    assert report.verdict != "pass", str(report)
+    assert "input[0][0]" in str(report)
+
+
+@pytest.mark.parametrize(
+    ("op", "point"),
+    [(np.floor, 7.0), (np.ceil, 7.0), (np.trunc, -3.0), (np.round, 7.5)],
+)
+def test_a_jump_at_the_point_is_nondifferentiable(op, point):
+    report = gc.check(lambda x: np.sum(op(x)), np.array([point, 0.3]), grad=np.zeros_like)
+    assert report.verdict == "nondifferentiable", str(report)
+    assert "jump" in report.checks[0].message
+
+
+def test_a_where_jump_outranks_the_gradient_either_side():
+    c = 0.7
+    report = gc.check(
+        lambda x: np.sum(np.where(x > c, x + 1, x)), np.array([c, 0.2]), grad=np.ones_like
+    )
+    assert report.verdict == "nondifferentiable", str(report)
+    assert report.checks[0].worst[0].where == "input[0][0]"
+
+
+@pytest.mark.parametrize("op", [np.floor, np.ceil, np.round, np.trunc])
+@pytest.mark.parametrize("point", [7.5, 0.3, -2.7, 100.3, 1234.56, 7.0 + 2**-20])
+def test_staircases_pass_between_their_jumps(op, point):
+    if op is np.round and point == 7.5:
+        pytest.skip("7.5 is a jump of round")
+    report = gc.check(lambda x: np.sum(op(x)), np.array([point]), grad=np.zeros_like)
+    assert report.verdict == "pass", str(report)
+
+
+def test_a_wrong_slope_on_a_staircase_is_caught():
+    report = gc.check(lambda x: np.sum(np.floor(x)), np.array([7.5]), grad=np.ones_like)
+    assert report.verdict == "fail", str(report)
+
+
+@pytest.mark.parametrize("x", [100.47, 1000.47, 3.47, 12345.53])
+def test_sawtooth_between_jumps_passes(x):
+    assert gc.check(lambda x: np.sum(np.fmod(x, 1.0)), np.array([x]), grad=np.ones_like).passed
+
+
+@pytest.mark.parametrize("x", [100.47, 3.47, -7.2])
+def test_a_wrong_slope_on_a_sawtooth_is_caught(x):
+    """Known limit: with a period below 2^-7·|x| (x = 1000.47, period 1) every first step
+    straddles whole periods, the sawtooth looks exactly constant, and slope 0 would pass."""
+    wrong = gc.check(lambda x: np.sum(np.fmod(x, 1.0)), np.array([x]), grad=np.zeros_like)
+    assert wrong.verdict == "fail"
+
+
+def test_kinks_and_ties_near_but_not_at_the_point_pass():
+    relu_sq = gc.check(
+        lambda x: np.sum(np.maximum(x, 0) * x),
+        np.array([1e-6, 1.0]),
+        grad=lambda x: np.where(x > 0, 2 * x, 0),
+    )
+    assert relu_sq.verdict == "pass", str(relu_sq)
+    tie = gc.check(np.max, np.array([1.0, 1.0 - 1e-7, 0.2]), grad=lambda x: np.eye(3)[0])
+    assert tie.verdict == "pass", str(tie)
+
+
+def test_an_exception_at_a_point_gradcheck_chose_is_handled():
+    def sqrt_or_raise(x):
+        if x[0] <= 0:
+            raise ValueError("not positive definite")
+        return np.sqrt(x[0]) + x[1]
+
+    x = np.array([1e-9, 1.0])
+    report = gc.check(
+        sqrt_or_raise, x, grad=lambda x: np.array([0.5 / np.sqrt(x[0]), 1.0]), mode="fast"
+    )
+    assert report.verdict == "pass", str(report)
+    with pytest.raises(ValueError, match="positive definite"):
+        gc.check(sqrt_or_raise, np.array([-1.0, 1.0]), grad=lambda x: x)  # the user's own point
+
+
+def test_no_overflow_manufactured_on_the_analytic_side():
+    report = gc.check(
+        lambda x: 1e307 * np.sum(x), np.array([1.0, 2.0]), grad=lambda x: 1e307 + 0 * x
+    )
+    assert report.verdict == "pass", str(report)
+
+
+def test_orders_beyond_the_hand_written_derivatives_are_refused():
+    f, grad = lambda x: np.sum(np.log(x + 2)), lambda x: 1 / (x + 2)
+    with pytest.raises(gc.UsageError, match="order 2"):
+        gc.check(f, np.array([1.0]), grad=grad, hvp=lambda x, v: -v / (x + 2) ** 2, order=4)
+    with pytest.raises(gc.UsageError, match="hvp="):
+        gc.check(f, np.array([1.0]), grad=grad, order=2)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(family=st.sampled_from(NONSMOOTH), seed=st.integers(0, 2**32 - 1))
+def test_nonsmooth_families_pass_where_differentiable_and_catch_errors(family, seed):
+    case = family(np.random.default_rng(seed), 3)
+    report = gc.check(case.f, case.x, grad=case.grad)
+    assert report.verdict == "pass", str(report)
+    wrong = gc.check(case.f, case.x, grad=perturb(case.grad, target_entry(case), 1e-3))
+    assert wrong.verdict == "fail", str(wrong)
