@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
-from .._differentiable import Differentiable, Leaf, Unsupported
+from .._differentiable import Differentiable, Leaf, Unsupported, leaves_of
 from .._errors import UsageError
 
 Wrt = int | str | Sequence[int] | None
@@ -139,6 +139,74 @@ def select_positions(
         if position not in chosen_list:
             chosen_list.append(position)
     return tuple(chosen_list)
+
+
+def is_float(obj: object, is_array: Callable[[object], bool]) -> bool:
+    """Whether obj can be differentiated: a real floating array of the framework (one that
+    `is_array` accepts: "float32", "bfloat16", …) or a Python float."""
+    return isinstance(obj, float) or (
+        is_array(obj) and dtype_name(obj).startswith(("float", "bfloat"))
+    )
+
+
+def complex_input(name: str, obj: object, describe: Callable[[Any], str] = describe) -> UsageError:
+    """The error for a complex input: it has no real gradient to check; say how to split it."""
+    return UsageError(
+        f"{name} is {describe(obj)}: complex inputs are not supported; "
+        "check the real and imaginary parts as separate real inputs"
+    )
+
+
+def reject_complex(name: str, obj: object, describe: Callable[[Any], str] = describe) -> None:
+    """Raise `complex_input` if obj is an array with a complex dtype."""
+    if hasattr(obj, "dtype") and dtype_name(obj).startswith("complex"):
+        raise complex_input(name, obj, describe)
+
+
+def positions_to_check(
+    inputs: Sequence[Any],
+    wrt: Wrt,
+    is_array: Callable[[object], bool],
+    describe: Callable[[Any], str] = describe,
+    as_array: Callable[[Any], np.ndarray] = np.asarray,
+) -> tuple[int, ...]:
+    """`select_positions` for positional arrays: complex ones refused, chosen ones validated.
+
+    Args:
+        inputs: fn's positional inputs.
+        wrt: as in `select_positions`.
+        is_array: whether an input is an array of the framework (see `is_float`).
+        describe: how messages name an input.
+        as_array: an input as a NumPy array, for `validate_point`.
+    """
+    for i, arg in enumerate(inputs):
+        reject_complex(f"input[{i}]", arg, describe)
+    positions = select_positions(
+        wrt, [is_float(a, is_array) for a in inputs], [describe(a) for a in inputs]
+    )
+    for i in positions:
+        validate_point(f"input[{i}]", np.asarray(as_array(inputs[i]), dtype=np.float64))
+    return positions
+
+
+def input_leaves(
+    args: Sequence[Any], positions: Sequence[int], as_array: Callable[[Any], np.ndarray]
+) -> tuple[tuple[Leaf, ...], np.ndarray]:
+    """The leaves "input[i]" of the checked positional arrays, and x0: them as float64."""
+    arrays = [np.asarray(as_array(args[i])) for i in positions]
+    leaves = leaves_of(
+        [(f"input[{i}]", a, dtype_name(a)) for i, a in zip(positions, arrays, strict=True)]
+    )
+    return leaves, np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+
+
+def check_output_size(size: int, m: int) -> None:
+    """Raise unless the code returned as many output entries at another point as at x0."""
+    if size != m:
+        raise UsageError(
+            f"the function returned {size} output entries at another point instead of {m}: "
+            "its output structure must not depend on the input values"
+        )
 
 
 def part(flat: Any, leaf: Leaf) -> Any:

@@ -19,10 +19,10 @@ from ._common import (
     Wrt,
     describe,
     flatten,
+    input_leaves,
     part,
-    select_positions,
+    positions_to_check,
     unflatten,
-    validate_point,
 )
 
 __all__ = ["NumpyAdapter", "NumpyFlat"]
@@ -39,17 +39,7 @@ class NumpyAdapter(Adapter):
     def bind(
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
-        for i, arg in enumerate(inputs):
-            if _is_array(arg) and np.iscomplexobj(arg):
-                raise UsageError(
-                    f"input[{i}] is {describe(arg)}: complex inputs are not supported; "
-                    "check the real and imaginary parts as separate real inputs"
-                )
-        positions = select_positions(
-            wrt, [_is_float(a) for a in inputs], [_describe(a) for a in inputs]
-        )
-        for i in positions:
-            validate_point(f"input[{i}]", np.asarray(inputs[i]))
+        positions = positions_to_check(inputs, wrt, _is_array, _describe)
         return NumpyFlat(fn, inputs, kwargs, positions)
 
 
@@ -66,15 +56,9 @@ class NumpyFlat(Differentiable):
         positions: tuple[int, ...],
     ) -> None:
         self._fn, self._args, self._kwargs = fn, tuple(args), kwargs
-        arrays = [np.asarray(args[i]) for i in positions]
-        inputs = leaves_of(
-            [(f"input[{i}]", a, str(a.dtype)) for i, a in zip(positions, arrays, strict=True)]
-        )
-        x0 = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+        inputs, x0 = input_leaves(args, positions, np.asarray)
         # A Python float argument is rebuilt as a Python float, not a 0-d array.
-        self._scalar = [
-            a.ndim == 0 and not _is_array(args[i]) for i, a in zip(positions, arrays, strict=True)
-        ]
+        self._scalar = [not _is_array(args[i]) for i in positions]
         notes = tuple(
             f"input[{i}] ({_describe(arg)}) is passed through unchanged, not differentiated"
             for i, arg in enumerate(args)
@@ -143,11 +127,3 @@ def _is_array(obj: object) -> bool:
 def _describe(obj: object) -> str:
     """Arrays by dtype and shape; anything else (a Python int) by its type."""
     return describe(obj) if _is_array(obj) else type(obj).__name__
-
-
-def _is_float(obj: object) -> bool:
-    if isinstance(obj, bool):
-        return False
-    if isinstance(obj, float):
-        return True
-    return _is_array(obj) and np.issubdtype(np.asarray(obj).dtype, np.floating)

@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ..._differentiable import Differentiable
-from ..._errors import UsageError
-from .._common import Adapter, Wrt, describe, select_positions
+from .._common import Adapter, Wrt, complex_input, describe, select_positions
 from ._flat import JaxFlat
 from ._pytree import COMPLEX, FLOAT, JaxFunction, kind_of
 
@@ -49,11 +48,7 @@ class JaxAdapter(Adapter):
             leaf_kinds = [kind_of(jax, leaf, treedef.num_nodes == 1) for _, leaf in pairs]
             for (path, leaf), kind in zip(pairs, leaf_kinds, strict=True):
                 if kind == COMPLEX:
-                    name = f"input[{i}]{jax.tree_util.keystr(path)}"
-                    raise UsageError(
-                        f"{name} is complex ({describe(leaf)}): complex inputs are not "
-                        "supported; check the real and imaginary parts as separate real inputs"
-                    )
+                    raise complex_input(f"input[{i}]{jax.tree_util.keystr(path)}", leaf)
             floats.append(FLOAT in leaf_kinds)
             if treedef.num_nodes == 1:
                 kinds.append(describe(arg))

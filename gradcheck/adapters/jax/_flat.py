@@ -25,8 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..._differentiable import Differentiable, Leaf, Unsupported
-from ..._errors import UsageError
-from .._common import Batching, first_line, pad_rows, rows_per_chunk
+from .._common import Batching, check_output_size, first_line, pad_rows, rows_per_chunk
 
 # Small batches are padded up to MIN_ROWS rows (within SMALL_BYTES), so that single calls and
 # the small batches of one check share one compiled shape: compiling costs far more than
@@ -93,11 +92,7 @@ class JaxFlat(Differentiable):
 
     def value(self, x: np.ndarray) -> np.ndarray:
         out = self._one("value", (), x, self.m)
-        if out.shape != (self.m,):
-            raise UsageError(
-                f"the function returned {out.size} output entries at another point instead of "
-                f"{self.m}: its output structure must not depend on the input values"
-            )
+        check_output_size(out.size, self.m)
         return out
 
     def values(self, xs: np.ndarray) -> np.ndarray:

@@ -16,18 +16,15 @@ TF global state is touched.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-
 from ..._differentiable import Differentiable
-from .._common import Adapter, Wrt, dtype_name, retry_in_own_dtype, select_positions, validate_point
+from .._common import Adapter, Wrt, dtype_name, positions_to_check, retry_in_own_dtype
 from ._flat import TensorflowFlat
 from ._function import TensorflowFunction
 from ._keras import bind_keras
-from ._tensors import describe_tf, is_float, is_tf_array, reject_complex, tf_module, to_numpy
+from ._tensors import describe_tf, is_keras, is_leaf, is_tf_array, tf_module, to_numpy
 
 __all__ = ["TensorflowAdapter", "TensorflowFlat"]
 
@@ -43,25 +40,14 @@ class TensorflowAdapter(Adapter):
     def handles(self, obj: object) -> bool:
         if is_tf_array(obj) or isinstance(obj, self._tf.types.experimental.PolymorphicFunction):
             return True
-        keras = sys.modules.get("keras")
-        return (
-            keras is not None
-            and isinstance(obj, keras.Layer)
-            and keras.backend.backend() == "tensorflow"
-        )
+        return is_keras(obj, "Layer")
 
     def bind(
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
-        keras = sys.modules.get("keras")
-        if keras is not None and isinstance(fn, keras.Layer):
+        if is_keras(fn, "Layer"):
             return bind_keras(fn, inputs, kwargs, wrt)
-        reject_complex(inputs)
-        positions = select_positions(
-            wrt, [is_float(a) for a in inputs], [describe_tf(a) for a in inputs]
-        )
-        for i in positions:
-            validate_point(f"input[{i}]", np.asarray(to_numpy(inputs[i]), dtype=np.float64))
+        positions = positions_to_check(inputs, wrt, is_leaf, describe_tf, to_numpy)
 
         def clash(error: Exception) -> bool:
             below_float64 = any(dtype_name(inputs[i]) != "float64" for i in positions)

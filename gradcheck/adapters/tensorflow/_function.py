@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..._differentiable import leaves_of
-from .._common import dtype_name, own_dtype_note
+from .._common import input_leaves, own_dtype_note
 from ._flat import TensorflowFlat
-from ._tensors import describe_tf, is_float, is_leaf, tf_module, to_numpy
+from ._tensors import describe_tf, is_float_input, is_leaf, tf_module, to_numpy
 
 
 class TensorflowFunction(TensorflowFlat):
@@ -32,17 +31,7 @@ class TensorflowFunction(TensorflowFlat):
     ) -> None:
         tf = tf_module()
         self._fn, self._args, self._kwargs = fn, tuple(args), kwargs
-        arrays = [
-            to_numpy(args[i]) if not isinstance(args[i], float) else np.asarray(args[i])
-            for i in positions
-        ]
-        inputs = leaves_of(
-            [
-                (f"input[{i}]", a, dtype_name(args[i]))
-                for i, a in zip(positions, arrays, strict=True)
-            ]
-        )
-        x0 = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+        inputs, x0 = input_leaves(args, positions, to_numpy)
         native = self._native = clash is not None  # in the user's dtypes (see `clash`)
         dtypes = [tf.as_dtype(leaf.dtype) if native else tf.float64 for leaf in inputs]
         notes = self._input_notes(positions)
@@ -63,7 +52,7 @@ class TensorflowFunction(TensorflowFlat):
                         f"input[{i}] ({describe_tf(arg)}) is passed to the function as a "
                         "float64 tf.Tensor"
                     )
-            elif is_float(arg) and not isinstance(arg, float) and not self._native:
+            elif is_float_input(arg) and not isinstance(arg, float) and not self._native:
                 notes.append(
                     f"input[{i}] ({describe_tf(arg)}) is not differentiated (not in wrt); "
                     "the function gets a float64 copy so that dtypes match"
@@ -77,7 +66,7 @@ class TensorflowFunction(TensorflowFlat):
 
     def _promote(self, arg: Any) -> Any:
         """A float64 copy of a floating argument that is not checked (it must match dtypes)."""
-        if self._native or not is_float(arg) or isinstance(arg, float):
+        if self._native or not is_float_input(arg) or isinstance(arg, float):
             return arg
         if isinstance(arg, (np.ndarray, np.generic)):
             return np.asarray(arg, dtype=np.float64).copy()

@@ -28,12 +28,13 @@ from .._common import (
     Wrt,
     dtype_name,
     first_line,
+    reject_complex,
     retry_in_own_dtype,
     select_positions,
     validate_point,
 )
 from ._flat import TensorflowFlat
-from ._tensors import describe_tf, is_float, reject_complex, tf_module, to_numpy
+from ._tensors import describe_tf, is_float_input, tf_module, to_numpy
 
 FLOAT_POLICIES = ("float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16")
 
@@ -128,7 +129,7 @@ def float64_clone(model: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> An
 
 def _parse_wrt(wrt: Wrt, inputs: Sequence[Any]) -> tuple[tuple[int, ...], bool]:
     """(positions of checked inputs, whether the trainable weights are checked)."""
-    floats, kinds = [is_float(a) for a in inputs], [describe_tf(a) for a in inputs]
+    floats, kinds = [is_float_input(a) for a in inputs], [describe_tf(a) for a in inputs]
     if wrt is None or wrt == "all":
         return tuple(i for i, f in enumerate(floats) if f), True
     if wrt == "inputs":
@@ -184,7 +185,7 @@ class KerasModel(TensorflowFlat):
         tf = tf_module()
         return [
             arg
-            if self._native or not is_float(arg) or isinstance(arg, float)
+            if self._native or not is_float_input(arg) or isinstance(arg, float)
             else tf.cast(tf.convert_to_tensor(arg), tf.float64)
             for arg in self._args
         ]
@@ -233,7 +234,8 @@ def bind_keras(
 ) -> Differentiable:
     """A Keras layer/model (TF backend) as a Differentiable; see the module docstring."""
     tf = tf_module()
-    reject_complex(inputs)
+    for i, arg in enumerate(inputs):
+        reject_complex(f"input[{i}]", arg, describe_tf)
     for i, arg in enumerate(inputs):
         if isinstance(arg, (list, tuple, dict)):
             raise UsageError(
@@ -249,7 +251,9 @@ def bind_keras(
             "wrt defaults to 'all' for a Keras layer: its float inputs and trainable "
             "weights are checked"
         )
-    promoted = [tf.cast(tf.convert_to_tensor(a), tf.float64) if is_float(a) else a for a in inputs]
+    promoted = [
+        tf.cast(tf.convert_to_tensor(a), tf.float64) if is_float_input(a) else a for a in inputs
+    ]
 
     def in_float64() -> Differentiable:
         clone = float64_clone(layer, promoted, kwargs)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..._errors import UsageError
-from .._common import describe, dtype_name
+from .._common import describe, is_float
 
 
 def tf_module() -> Any:
@@ -21,14 +19,7 @@ def tf_module() -> Any:
 def is_tf_array(obj: object) -> bool:
     """A TF tensor or variable, or a Keras variable (Keras 3 tensors belong to TF here)."""
     tf = tf_module()
-    if tf.is_tensor(obj) or isinstance(obj, tf.Variable):
-        return True
-    keras = sys.modules.get("keras")
-    return (
-        keras is not None
-        and isinstance(obj, keras.Variable)
-        and keras.backend.backend() == "tensorflow"
-    )
+    return tf.is_tensor(obj) or isinstance(obj, tf.Variable) or is_keras(obj, "Variable")
 
 
 def is_leaf(obj: object) -> bool:
@@ -52,23 +43,19 @@ def describe_tf(obj: Any) -> str:
     return type(obj).__name__
 
 
-def is_float(obj: Any) -> bool:
-    """Whether obj can be differentiated: a real floating tensor/array or a Python float."""
-    if isinstance(obj, bool):
-        return False
-    if isinstance(obj, float):
-        return True
-    return is_leaf(obj) and dtype_name(obj).startswith(("float", "bfloat"))
+def is_float_input(obj: Any) -> bool:
+    """A real floating tensor, variable or NumPy array, or a Python float."""
+    return is_float(obj, is_leaf)
 
 
-def reject_complex(inputs: Sequence[Any]) -> None:
-    """Complex inputs have no real gradient to check: say how to split them."""
-    for i, arg in enumerate(inputs):
-        if is_leaf(arg) and dtype_name(arg).startswith("complex"):
-            raise UsageError(
-                f"input[{i}] is {describe_tf(arg)}: complex inputs are not supported; "
-                "check the real and imaginary parts as separate real inputs"
-            )
+def is_keras(obj: object, kind: str) -> bool:
+    """Whether obj is a `keras.<kind>` ("Layer", "Variable") of Keras on the TF backend."""
+    keras = sys.modules.get("keras")
+    return (
+        keras is not None
+        and isinstance(obj, getattr(keras, kind))
+        and keras.backend.backend() == "tensorflow"
+    )
 
 
 def float_eps(name: str) -> float:

@@ -14,7 +14,17 @@ import numpy as np
 
 from ..._differentiable import Differentiable, Leaf, Unsupported, leaves_of
 from ..._errors import UsageError
-from .._common import Wrt, describe, dtype_name, flatten, part, unflatten, validate_point
+from .._common import (
+    Wrt,
+    check_output_size,
+    complex_input,
+    describe,
+    dtype_name,
+    flatten,
+    part,
+    unflatten,
+    validate_point,
+)
 from ._flat import Hooks, TorchFlat, float64_default
 
 if TYPE_CHECKING:
@@ -193,11 +203,7 @@ class Outputs:
             if keep
         ]
         y = parts[0] if len(parts) == 1 else torch.cat(parts)
-        if y.shape != (self.m,):
-            raise UsageError(
-                f"the function returned {y.shape[0]} output values at another "
-                f"point instead of {self.m}"
-            )
+        check_output_size(y.shape[0], self.m)
         return y
 
     def native(self, flat: np.ndarray, device: Any) -> Any:
@@ -257,10 +263,7 @@ def validate_tensor(name: str, tensor: torch.Tensor) -> None:
             "supported; pass tensor.to_dense()"
         )
     if tensor.is_complex():
-        raise UsageError(
-            f"{name} is complex ({dtype_name(tensor)}): complex inputs are not "
-            "supported; check the real and imaginary parts as separate real inputs"
-        )
+        raise complex_input(name, tensor, describe_tensor)
     if tensor.is_quantized:
         raise UsageError(f"{name} is quantized: pass a dequantized float tensor")
 
