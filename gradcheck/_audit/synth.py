@@ -40,7 +40,7 @@ class Target:
         shapes: input shapes to try, best guess first.
         make: builds inputs of one shape in the framework's own type: (shape, arity) -> tuple.
         options: extra options for `check` (``wrt="all"`` ...).
-        source: the object whose definition the report points at.
+        source: the object whose definition the report points at; None for an instance.
     """
 
     kind: str
@@ -110,15 +110,20 @@ def _torch_targets(obj: Any, module: str) -> Target | None:
             raise UnsynthesisableError("custom op with no autograd formula (register_autograd)")
         arity = _arity(obj._init_fn)
         make = tensors(torch.float64)
-        return Target("torch.library.custom_op", obj, arity, SHAPES, make, {}, obj._init_fn)
+        # register_autograd gives a backward only; forward-mode AD through the op silently
+        # gives zero tangents (torch 2.13), which is not the rule's fault: reverse mode only.
+        options: dict[str, Any] = {"checks": ["vjp"]}
+        return Target("torch.library.custom_op", obj, arity, SHAPES, make, options, obj._init_fn)
     module_type = torch.nn.Module
+    source = obj if isinstance(obj, type) else None  # an instance has no line of its own
     if isinstance(obj, type) and issubclass(obj, module_type) and _defined_here(obj, module):
         obj = _construct(obj)
     if isinstance(obj, module_type):
         params = list(obj.parameters())
         dtype = params[0].dtype if params else torch.float64
-        options = {"wrt": "all" if params else "inputs"}
-        return Target("torch.nn.Module", obj, 1, _module_shapes(obj), tensors(dtype), options, obj)
+        options: dict[str, Any] = {"wrt": "all" if params else "inputs"}
+        shapes = _module_shapes(obj)
+        return Target("torch.nn.Module", obj, 1, shapes, tensors(dtype), options, source)
     return None
 
 
@@ -176,6 +181,7 @@ def _tensorflow_targets(obj: Any, module: str) -> Target | None:
     if keras is None:
         return None
     layer = keras.layers.Layer
+    source = obj if isinstance(obj, type) else None  # an instance has no line of its own
     if isinstance(obj, type) and issubclass(obj, layer) and _defined_here(obj, module):
         obj = _construct(obj)
     if isinstance(obj, layer):
@@ -185,7 +191,7 @@ def _tensorflow_targets(obj: Any, module: str) -> Target | None:
             shapes = (tuple(d or 1 for d in inputs[0].shape), *SHAPES)  # batch of one
         elif inputs:
             raise UnsynthesisableError("a Keras model with several inputs: give a @gradcheck.case")
-        return Target("keras.Layer", obj, 1, shapes, _numpy, {"wrt": "all"}, type(obj))
+        return Target("keras.Layer", obj, 1, shapes, _numpy, {"wrt": "all"}, source)
     return None
 
 
@@ -235,6 +241,8 @@ def inputs_for(target: Target) -> tuple[Any, ...]:
 
 def source_line(obj: Any) -> tuple[str | None, int | None]:
     """The file and first line of obj's definition, (None, None) when unknown."""
+    if obj is None:
+        return None, None
     try:
         return inspect.getsourcefile(obj), inspect.getsourcelines(obj)[1]
     except (TypeError, OSError):
