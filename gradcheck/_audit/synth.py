@@ -121,7 +121,7 @@ def _torch_targets(obj: Any, module: str) -> Target | None:
     if isinstance(obj, module_type):
         params = list(obj.parameters())
         dtype = params[0].dtype if params else torch.float64
-        options: dict[str, Any] = {"wrt": "all" if params else "inputs"}
+        options = {"wrt": "all" if params else "inputs"}
         shapes = _module_shapes(obj)
         return Target("torch.nn.Module", obj, 1, shapes, tensors(dtype), options, source)
     return None
