@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import REPORTS, SPEED_CASES, publish, speed_arguments
+from _common import REPORTS, publish, speed_arguments, speed_cases
 from jax.test_util import check_grads
 
 import gradcheck as gc
@@ -143,10 +143,10 @@ def power() -> list[str]:
     return lines
 
 
-def run(quick: bool) -> str:
+def run(quick: bool, tiny: bool = False) -> str:
     cases = [
         (name, *(tanh_case(size) if kind == "tanh" else mlp_case(size)), repeats)
-        for name, kind, size, repeats in SPEED_CASES
+        for name, kind, size, repeats in speed_cases(tiny)
     ]
     rows = []
     for name, fn, inputs, repeats in cases:
@@ -183,7 +183,7 @@ def run(quick: bool) -> str:
             }
             rows.append(row)
             print(row, flush=True)
-    return "\n".join([table(rows, quick), *power(), ""])
+    return "\n".join([table(rows, quick), *([] if tiny else power()), ""])
 
 
 def table(rows: list[dict[str, Any]], quick: bool) -> str:
@@ -252,7 +252,7 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
 
 def main() -> None:
     args = speed_arguments(__doc__ or "", OUT).parse_args()
-    publish(run(args.quick), args.out)
+    publish(run(args.quick or args.tiny, args.tiny), args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
-from _common import REPORTS, SPEED_CASES, publish, speed_arguments, timed
+from _common import REPORTS, publish, speed_arguments, speed_cases, timed
 
 import gradcheck as gc
 
@@ -79,10 +79,10 @@ def tf_check(fn: Callable[..., Any], inputs: tuple[Any, ...]) -> bool:
     return all(np.allclose(t, n) for t, n in zip(theoretical, numerical, strict=True))
 
 
-def run(quick: bool) -> str:
+def run(quick: bool, tiny: bool = False) -> str:
     cases = [
         (name, *(tanh_case(size) if kind == "tanh" else mlp_case(size)), repeats)
-        for name, kind, size, repeats in SPEED_CASES
+        for name, kind, size, repeats in speed_cases(tiny)
     ]
     rows = []
     for name, fn, inputs, repeats in cases:
@@ -150,7 +150,7 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
 
 def main() -> None:
     args = speed_arguments(__doc__ or "", OUT).parse_args()
-    publish(run(args.quick), args.out)
+    publish(run(args.quick or args.tiny, args.tiny), args.out)
 
 
 if __name__ == "__main__":

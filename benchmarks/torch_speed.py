@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from _common import REPORTS, SPEED_CASES, publish, speed_arguments, timed
+from _common import REPORTS, publish, speed_arguments, speed_cases, timed
 
 import gradcheck as gc
 
@@ -135,12 +135,12 @@ THEIR_MODES: dict[str, dict[str, bool]] = {
 }
 
 
-def run(quick: bool) -> str:
+def run(quick: bool, tiny: bool = False) -> str:
     cases = [
         (name, *tanh_case(size), {}, repeats)
         if kind == "tanh"
         else (name, *mlp_case(size), {"wrt": "params"}, repeats)
-        for name, kind, size, repeats in SPEED_CASES
+        for name, kind, size, repeats in speed_cases(tiny)
     ]
     lines = []
     for name, fn, inputs, theirs_fn, theirs_inputs, options, repeats in cases:
@@ -238,7 +238,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    publish(run(args.quick), args.out)
+    publish(run(args.quick or args.tiny, args.tiny), args.out)
 
 
 if __name__ == "__main__":
