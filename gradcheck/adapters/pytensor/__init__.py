@@ -17,13 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 
 from ..._differentiable import Differentiable
 from ..._errors import UsageError
-from .._common import Adapter, Wrt, describe, select_positions, validate_point
+from .._common import Adapter, Wrt, positions_to_check
 from ._flat import PytensorFlat
-from ._graph import PytensorFunction, is_float
+from ._graph import PytensorFunction, is_array
 
 __all__ = ["PytensorAdapter", "PytensorFlat", "PytensorFunction"]
 
@@ -54,19 +53,10 @@ class PytensorAdapter(Adapter):
                     f"input[{i}] is a symbolic PyTensor variable ({arg.type}): pass its value "
                     "as a NumPy array; gradcheck builds the symbolic inputs itself"
                 )
-            if isinstance(arg, (np.ndarray, np.generic)) and np.iscomplexobj(arg):
-                raise UsageError(
-                    f"input[{i}] is {describe(arg)}: complex inputs are not supported; "
-                    "check the real and imaginary parts as separate real inputs"
-                )
         if not callable(fn):
             raise UsageError(
                 f"fn is a {type(fn).__name__}: pass a function that builds a PyTensor graph "
                 "from symbolic inputs, or a compiled pytensor.function"
             )
-        positions = select_positions(
-            wrt, [is_float(a) for a in inputs], [describe(a) for a in inputs]
-        )
-        for i in positions:
-            validate_point(f"input[{i}]", np.asarray(inputs[i]))
+        positions = positions_to_check(inputs, wrt, is_array)
         return PytensorFunction(fn, inputs, kwargs, positions)

@@ -102,6 +102,7 @@ class PytensorFlat(Differentiable):
         y: the flat float64 output, a graph of x.
         x0, inputs, outputs, eps, notes: as in `Differentiable`.
         mode: the PyTensor compilation mode (None: the user's `pytensor.config.mode`).
+        positions: as in `Differentiable`.
     """
 
     framework: ClassVar[str] = "pytensor"
@@ -117,8 +118,9 @@ class PytensorFlat(Differentiable):
         eps: float,
         notes: tuple[str, ...] = (),
         mode: Any = None,
+        positions: tuple[int, ...] | None = None,
     ) -> None:
-        super().__init__(x0, inputs, outputs, eps=eps, notes=notes)
+        super().__init__(x0, inputs, outputs, eps=eps, notes=notes, positions=positions)
         self._x, self._y, self._mode = x, y, mode
         self._batched: dict[str, Callable[..., Any]] = {}
         self._single: dict[str, Callable[..., Any]] = {}
@@ -275,4 +277,5 @@ class PytensorFlat(Differentiable):
             eps=self.eps,
             notes=self.notes,
             mode=self._mode,
+            positions=self.positions,
         )

@@ -22,17 +22,18 @@ import numpy as np
 
 from ..._differentiable import Leaf, leaves_of
 from ..._errors import UsageError
-from .._common import describe, first_line, flatten, part, unflatten
+from .._common import describe, first_line, flatten, input_leaves, part, unflatten
 from ._flat import PytensorFlat
+
+
+def is_array(obj: object) -> bool:
+    """A NumPy array or scalar: the numbers a PyTensor graph is evaluated on."""
+    return isinstance(obj, (np.ndarray, np.generic))
 
 
 def is_value(obj: object) -> bool:
     """A numerical input the graph gets a symbol for: NumPy arrays and scalars, Python floats."""
-    return isinstance(obj, (np.ndarray, np.generic, float)) and not isinstance(obj, bool)
-
-
-def is_float(obj: object) -> bool:
-    return is_value(obj) and np.issubdtype(np.asarray(obj).dtype, np.floating)
+    return is_array(obj) or isinstance(obj, float)
 
 
 def _is_variable(obj: object) -> bool:
@@ -89,13 +90,8 @@ class PytensorFunction(PytensorFlat):
         from pytensor.tensor.shape import specify_shape
 
         self._user_fn, self._args, self._kwargs = fn, tuple(args), kwargs
-        self._positions = positions
         self._compiled = isinstance(fn, Function)
-        arrays = [np.asarray(args[i]) for i in positions]
-        inputs = leaves_of(
-            [(f"input[{i}]", a, str(a.dtype)) for i, a in zip(positions, arrays, strict=True)]
-        )
-        x0 = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+        inputs, x0 = input_leaves(args, positions, np.asarray)
         notes = [
             f"input[{i}] ({describe(a)}) is a constant of the graph, not differentiated"
             for i, a in enumerate(args)
@@ -146,7 +142,9 @@ class PytensorFunction(PytensorFlat):
             concatenate: Any = join  # (untyped in PyTensor)
             y = concatenate(0, *[g.flatten() for g in flat])
         self._variables, self._graphs, self._template = variables, graphs, template
-        super().__init__(x, y, x0, inputs, outputs, eps=eps, notes=tuple(notes), mode=mode)
+        super().__init__(
+            x, y, x0, inputs, outputs, eps=eps, notes=tuple(notes), mode=mode, positions=positions
+        )
 
     def _compiled_graph(
         self, fn: Any, args: Sequence[Any], kwargs: dict[str, Any], notes: list[str]
@@ -216,15 +214,11 @@ class PytensorFunction(PytensorFlat):
             raise UsageError("output is empty: there is nothing to differentiate")
         return leaves, eps
 
-    @property
-    def positions(self) -> tuple[int, ...]:
-        return self._positions
-
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
         """All positional arguments as NumPy values (what a compiled pytensor.function takes),
         the checked ones float64 copies from x."""
         args = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in self._args]
-        for leaf, position in zip(self.inputs, self._positions, strict=True):
+        for leaf, position in zip(self.inputs, self.positions, strict=True):
             chunk = part(x, leaf).copy()
             args[position] = float(chunk) if isinstance(self._args[position], float) else chunk
         return tuple(args)
@@ -271,7 +265,7 @@ class PytensorFunction(PytensorFlat):
             pt.constant(part(u, o).astype(g.type.dtype))
             for o, g in zip(self.outputs, graphs, strict=True)
         ]
-        checked = [variables[p] for p in self._positions]
+        checked = [variables[p] for p in self.positions]
         grads: Any = pullback(graphs, checked, cotangents, disconnected_inputs="ignore")
         feeds = [v for v in variables if v is not None]
         compiled = function(feeds, grads, mode=self._mode, on_unused_input="ignore")
