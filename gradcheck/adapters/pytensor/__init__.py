@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-
 from ..._differentiable import Differentiable
 from ..._errors import UsageError
 from .._common import Adapter, Wrt, positions_to_check
