@@ -46,6 +46,7 @@ NOISE_SAFETY = 3.0
 ROUNDING_ULPS = 8.0
 SCALE_ULPS = 64.0
 WORST_SHOWN = 5
+CONDITIONING_ULPS = 4.0  # outside the safety factor: a bound on rounding, not an estimate
 NEGLIGIBLE = 1e-6  # an entry's budget below this fraction of the check's scale settles it
 
 
@@ -106,17 +107,23 @@ def compare(
     eps_a: float,
     tolerance: Tolerance,
     scale: np.ndarray | None = None,
+    conditioning: np.ndarray | None = None,
 ) -> Comparison:
     """Judge each entry against the error budget (Note: Error budget).
 
     `scale` gives, per entry, the magnitude of the terms an analytic value was summed from
     (for projections ⟨g, v⟩: Σ|g·v|); by default the largest analytic entry of the check.
+    `conditioning` gives, per entry, Σ|x_j·∂_j| behind it: a derivative computed from
+    arguments of size |x| cannot be more accurate than eps·|x| relative (log-space code at
+    |x| = 1e4 returns 1 + 6e-13 for an exact 1), so CONDITIONING_ULPS of it join the budget.
     """
     numeric, bound, noise = numbers.value, numbers.bound, numbers.noise
     a_finite = np.isfinite(analytic)
     if scale is None:
         scale = np.asarray(float(np.max(np.abs(analytic[a_finite]), initial=0.0)))
     rounding = ROUNDING_ULPS * eps_a * np.abs(analytic) + SCALE_ULPS * eps_a * scale
+    if conditioning is not None:
+        rounding = rounding + CONDITIONING_ULPS * eps_a * conditioning / tolerance.safety
     with np.errstate(invalid="ignore", over="ignore"):
         allowed = (
             tolerance.safety * (np.maximum(bound - noise, 0.0) + rounding)

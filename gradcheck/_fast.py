@@ -164,10 +164,10 @@ def fast(
     resolution: np.ndarray | None = None
     for route, a in analytic.items():
         entries = _Projections(route, v, u, names, fn.outputs, a.shape[1])
-        scale = (
-            np.abs(reverse_rows * v).sum(axis=1)[:, None]
-            if route == "reverse" and reverse_rows is not None
-            else None
+        reverse = route == "reverse" and reverse_rows is not None
+        scale = np.abs(reverse_rows * v).sum(axis=1)[:, None] if reverse else None
+        conditioning = (
+            np.abs(reverse_rows * v * fn.x0[None, :]).sum(axis=1)[:, None] if reverse else None
         )
         judged, comparison = judge(
             ctx,
@@ -178,6 +178,7 @@ def fast(
             entries.where,
             spent,
             scale,
+            conditioning,
         )
         if ctx.reports(route):
             results += judged

@@ -112,7 +112,10 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     unresolved = np.zeros((fn.m, fn.n), dtype=bool)
     resolution = np.zeros((fn.m, fn.n))
     for route, a in analytic.items():
-        judged, comparison = judge(ctx, route, a, layout.numbers(est, every), layout, where, spent)
+        conditioning = np.abs(a) * np.abs(fn.x0)[None, :]
+        judged, comparison = judge(
+            ctx, route, a, layout.numbers(est, every), layout, where, spent, None, conditioning
+        )
         if ctx.reports(route):
             results += judged
         unresolved |= comparison.unresolved

@@ -59,6 +59,12 @@ class Context:
     sigma: np.ndarray  # measured round-off of source's values, per output (Note: Measured noise)
     routes: tuple[Route, ...] = ("reverse", "forward")  # the analytic routes to compute
     kinds: tuple[str, ...] = ("vjp", "jvp", "adjoint")  # the checks to report
+    precision: float = 0.0  # the effective unit round-off the measured noise shows, if coarser
+
+    @property
+    def eps_a(self) -> float:
+        """Unit round-off of the analytic side: its dtype's, or the precision f computes in."""
+        return max(self.fn.analytic_eps, self.precision)
 
     def reports(self, route: Route) -> bool:
         """Whether the comparison of `route` with differences is a check the user asked for."""
@@ -171,12 +177,23 @@ def judge(
     where: Callable[[int], str],
     spent: int,
     scale: np.ndarray | None = None,
+    conditioning: np.ndarray | None = None,
 ) -> tuple[list[CheckResult], Comparison]:
-    """Compare, re-estimate contested entries, ask for second opinions, and word the result."""
-    eps_a = ctx.fn.analytic_eps
+    """Compare, re-estimate contested entries, ask for second opinions, and word the result.
+
+    `scale` and `conditioning`: see `compare`.
+    """
+    eps_a = ctx.eps_a
 
     def compared() -> Comparison:
-        return compare(analytic, numbers, eps_a=eps_a, tolerance=ctx.tolerance, scale=scale)
+        return compare(
+            analytic,
+            numbers,
+            eps_a=eps_a,
+            tolerance=ctx.tolerance,
+            scale=scale,
+            conditioning=conditioning,
+        )
 
     result = compared()
     if result.contested.any():
@@ -237,7 +254,7 @@ def _cause(
         agrees = compare(
             analytic[layout.index(which)],
             layout.numbers(own, which),
-            eps_a=ctx.fn.analytic_eps,
+            eps_a=ctx.eps_a,
             tolerance=ctx.tolerance,
         )
         if agrees.verdict == "pass":
@@ -270,9 +287,7 @@ def adjoint(
     zeros = np.zeros_like(forward)
     slack = zeros if resolution is None else resolution / ctx.tolerance.safety
     other = Numbers(forward, slack, zeros, zeros, zeros)
-    result = compare(
-        reverse, other, eps_a=ctx.fn.analytic_eps, tolerance=ctx.tolerance, scale=scale
-    )
+    result = compare(reverse, other, eps_a=ctx.eps_a, tolerance=ctx.tolerance, scale=scale)
     if undecidable is not None:
         result = replace(
             result,

@@ -81,6 +81,13 @@ def check_orders(
         guarded = Guarded(numeric_source)
         plain = Guarded(target) if surrogate and k == 1 else None
         sigma = np.maximum(measure_noise(guarded, rng), options.nondet_tol)
+        precision = _precision(sigma, cs0)
+        if precision:
+            done.notes.append(
+                f"the function's values carry round-off of {precision:.1g} of their size "
+                "(it computes in lower precision internally, e.g. float32): the analytic "
+                "side is held to that precision too"
+            )
         context = Context(
             done.current,
             guarded,
@@ -94,6 +101,7 @@ def check_orders(
             sigma=sigma,
             routes=_routes(options),
             kinds=options.checks,
+            precision=precision,
         )
         try:
             results, notes = full(context) if options.mode == "full" else fast(context)
@@ -117,6 +125,25 @@ def _not_checked(order: int, why: Exception) -> CheckResult:
         f"order {order} not checked: the framework cannot compute it here ({reason})",
         order=order,
     )
+
+
+LOW_PRECISION = 1e-10
+"""Measured relative noise above this is not float64 arithmetic, however long the sum:
+a sum of 10^4 float64 terms rounds at about 1e-14; float32 code at about 1e-7."""
+
+
+def _precision(sigma: np.ndarray, values: np.ndarray) -> float:
+    """The unit round-off f's values show, when it is far coarser than float64's; else 0.
+
+    The median over outputs of a sizeable value (at least 1e-3 of the largest): one output
+    that happens to cancel to nearly 0 has a large relative noise in any precision.
+    """
+    size = np.abs(values)
+    sizeable = size >= 1e-3 * float(size.max(initial=0.0))
+    if not (sizeable & (size > 0)).any():
+        return 0.0
+    typical = float(np.median(sigma[sizeable & (size > 0)] / size[sizeable & (size > 0)]))
+    return typical if typical > LOW_PRECISION else 0.0
 
 
 def _routes(options: Options) -> tuple[Route, ...]:

@@ -1,0 +1,84 @@
+"""The honest-verdict classes of tests/test_honesty.py, on the real frameworks where they were
+found (PyTorch's OpInfo database, TF where-traps, JAX lax primitives)."""
+
+import numpy as np
+import pytest
+
+import gradcheck as gc
+
+
+def test_unseeded_torch_dropout_is_nondeterministic_whatever_the_seed():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    verdicts = {
+        gc.check(
+            lambda t: torch.nn.functional.dropout(t, 0.5, training=True).sum(), x, seed=seed
+        ).verdict
+        for seed in range(20)
+    }
+    assert verdicts == {"nondeterministic"}
+
+
+@pytest.mark.parametrize(
+    ("name", "points"),
+    [
+        ("floor", [7.5, 0.3, -2.7, 100.3]),
+        ("ceil", [7.5, 0.3, -2.7]),
+        ("trunc", [7.5, 0.3, -2.7]),
+        ("frac", [7.5, 0.3, -2.7]),
+        ("round", [7.0, 0.3, -2.7]),
+    ],
+)
+def test_torch_staircases_pass_between_jumps(name, points):
+    torch = pytest.importorskip("torch")
+    op = getattr(torch, name)
+    report = gc.check(op, torch.tensor(points, dtype=torch.float64))
+    assert report.verdict == "pass", str(report)
+
+
+def test_torch_round_with_decimals_passes():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([7.54, 0.32, -2.71], dtype=torch.float64)
+    assert gc.check(lambda t: torch.round(t, decimals=1), x).verdict == "pass"
+
+
+def test_torch_where_at_its_threshold_is_nondifferentiable():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.5, 0.2], dtype=torch.float64)
+    report = gc.check(lambda t: torch.where(t > 0.5, t + 1, t), x)
+    assert report.verdict == "nondifferentiable", str(report)
+
+
+def test_log_space_backward_at_large_arguments_is_within_its_rounding():
+    """logcumsumexp at 1e4 returns 1 + 6e-13 for an exact 1 (|x|·eps of cancellation)."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([1e4, 1e4 + 1, 1e4 - 2], dtype=torch.float64)
+    report = gc.check(lambda t: torch.logcumsumexp(t, 0), x, checks=("vjp",))
+    assert report.verdict == "pass", str(report)
+
+
+def test_torch_hardsigmoid_float32_sixth_is_still_found():
+    """A real defect (float64 hardsigmoid backward uses float32(1/6)) must stay visible."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    report = gc.check(torch.nn.functional.hardsigmoid, x)
+    assert report.verdict == "fail", str(report)
+
+
+def test_tf_where_sqrt_trap_at_zero_is_not_a_pass():
+    tf = pytest.importorskip("tensorflow")
+    x = tf.constant([0.0, 1.0, 2.0], tf.float64)
+    report = gc.check(lambda t: tf.reduce_sum(tf.where(t > 0, tf.sqrt(t), tf.zeros_like(t))), x)
+    assert report.verdict != "pass", str(report)
+
+
+def test_jax_rem_between_jumps_passes():
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    x = jnp.array([100.47, 3.47, -7.2], dtype=jnp.float32)  # promoted to float64 by the check
+    report = gc.check(lambda t: jnp.sum(jax.lax.rem(t, 1.0)), x)
+    assert report.verdict == "pass", str(report)
+    wrong = gc.check(
+        lambda t: jnp.sum(jax.lax.rem(t, 1.0)), x, grad=lambda t: np.zeros(3), framework="jax"
+    )
+    assert wrong.verdict == "fail", str(wrong)
