@@ -31,7 +31,7 @@ from gradcheck._errors import UsageError  # noqa: E402
 from gradcheck.adapters import get_adapter  # noqa: E402
 from gradcheck.adapters.pytensor import PytensorAdapter  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 NOT_IN_EFFECT = "override is NOT in effect"
 
 
