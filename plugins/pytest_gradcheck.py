@@ -40,6 +40,7 @@ import inspect
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -351,6 +352,7 @@ class _Collector:
         self.config = config
         self.outcomes: list[dict[str, Any]] = []
         self.written: list[Path] = []
+        self.started = datetime.now(timezone.utc)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.outcomes.extend(getattr(report, "gradcheck", ()))
@@ -363,14 +365,21 @@ class _Collector:
         report_dir = self.config.stash[_SETTINGS].report_dir
         if report_dir is None:
             return
+        import gradcheck
         from gradcheck.reporting import CaseOutcome, Run, write_reports
 
         outcomes = tuple(CaseOutcome.from_dict(o) for o in self.sorted_outcomes())
+        # Stopped early (-x, --maxfail, Ctrl-C): the report says it is partial.
         partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(
             session.shouldstop or session.shouldfail
         )
-        defaults = self.config.stash[_SETTINGS].defaults
-        meta = {"command": "pytest", **defaults}
+        meta = {
+            "gradcheck": gradcheck.__version__,
+            "command": "pytest",
+            **self.config.stash[_SETTINGS].defaults,
+            "started": self.started.isoformat(timespec="seconds"),
+            "duration": (datetime.now(timezone.utc) - self.started).total_seconds(),
+        }
         run = Run(outcomes, partial, meta)
         self.written = write_reports(run, report_dir, REPORT_FORMATS)
 

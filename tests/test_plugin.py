@@ -374,44 +374,17 @@ def test_plugin_costs_nothing_to_a_run_without_checks(pytester: pytest.Pytester)
     assert "pytest_gradcheck" in sys.modules  # the plugin itself was loaded in this process
 
 
-NONFINITE = {
-    "numpy": """
-        def test_nonfinite(gradcheck):
-            gradcheck(lambda x: np.sum(x**2), np.array([1.0, 2.0]), grad=lambda x: x * np.nan)
-    """,
-    "torch": """
-        torch = pytest.importorskip("torch")
-
-        def test_nonfinite(gradcheck):  # float32, infinite gradient of sqrt at 0
-            gradcheck(lambda x: torch.sqrt(x).sum(), torch.tensor([0.0, 1.0]))
-    """,
-    "torch-nan-value": """
-        torch = pytest.importorskip("torch")
-
-        def test_nonfinite(gradcheck):
-            gradcheck(lambda x: (x * float("nan")).sum(), torch.tensor([1.0]))
-    """,
-    "jax": """
-        jnp = pytest.importorskip("jax.numpy")
-
-        def test_nonfinite(gradcheck):
-            gradcheck(lambda x: jnp.sum(jnp.sqrt(x)), jnp.array([0.0, 1.0]))
-    """,
-}
-
-
-@pytest.mark.parametrize("framework", sorted(NONFINITE))
-def test_no_warning_escapes_gradchecks_arithmetic(project: pytest.Pytester, framework: str) -> None:
-    """A NaN/inf gradient is a `nonfinite` finding, not a RuntimeWarning turned error (#13)."""
-    project.makepyfile("from losses import *\n" + inspect.cleandoc(NONFINITE[framework]))
-    result = project.runpytest()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["E   *GradientError: gradcheck NONFINITE: *"])
-
-
-FRAMEWORKS = """
+FRAMEWORK_TESTS = """
 import numpy as np
 import pytest
+
+import gradcheck as gc
+
+
+def check_finds(gradcheck, verdict, fn, *inputs, **options):
+    with pytest.raises(gc.GradientError) as finding:
+        gradcheck(fn, *inputs, **options)
+    assert finding.value.report.verdict == verdict, str(finding.value.report)
 
 
 def test_numpy(gradcheck):
@@ -419,9 +392,31 @@ def test_numpy(gradcheck):
     gradcheck(lambda x: np.sum(np.tanh(x)), np.array([0.1, -0.4]), grad=grad)
 
 
+def test_numpy_nonfinite(gradcheck):
+    f = lambda x: np.sum(x**2)
+    check_finds(gradcheck, "nonfinite", f, np.array([1.0, 2.0]), grad=lambda x: x * np.nan)
+
+
 def test_torch(gradcheck):
     torch = pytest.importorskip("torch")
     gradcheck(lambda x: torch.tanh(x).sum(), torch.tensor([0.1, -0.4], dtype=torch.float64))
+
+
+def test_torch_wrong(gradcheck):  # the value's gradient taken through x alone: slope 1
+    torch = pytest.importorskip("torch")
+    f = lambda x: ((torch.tanh(x) - x).detach() + x).sum()
+    check_finds(gradcheck, "fail", f, torch.tensor([0.1, -0.4], dtype=torch.float64))
+
+
+def test_torch_nonfinite(gradcheck):  # float32, the infinite slope of sqrt at 0
+    torch = pytest.importorskip("torch")
+    check_finds(gradcheck, "nonfinite", lambda x: torch.sqrt(x).sum(), torch.tensor([0.0, 1.0]))
+
+
+def test_torch_nan_value_nonfinite(gradcheck):
+    torch = pytest.importorskip("torch")
+    f = lambda x: (x * float("nan")).sum()
+    check_finds(gradcheck, "nonfinite", f, torch.tensor([1.0]))
 
 
 def test_jax(gradcheck):
@@ -429,40 +424,91 @@ def test_jax(gradcheck):
     gradcheck(lambda x: jnp.sum(jnp.tanh(x)), jnp.array([0.1, -0.4]))
 
 
+def test_jax_wrong(gradcheck):
+    jax = pytest.importorskip("jax")
+    f = lambda x: jax.numpy.sum(jax.lax.stop_gradient(jax.numpy.tanh(x) - x) + x)
+    check_finds(gradcheck, "fail", f, jax.numpy.array([0.1, -0.4]))
+
+
+def test_jax_nonfinite(gradcheck):
+    jnp = pytest.importorskip("jax.numpy")
+    check_finds(gradcheck, "nonfinite", lambda x: jnp.sum(jnp.sqrt(x)), jnp.array([0.0, 1.0]))
+
+
 def test_tensorflow(gradcheck):
     tf = pytest.importorskip("tensorflow")
     gradcheck(lambda x: tf.reduce_sum(tf.tanh(x)), tf.constant([0.1, -0.4], dtype=tf.float64))
 
 
-# The same three bugs: a value whose gradient is taken through x alone (slope 1, not tanh').
-def test_torch_wrong(gradcheck):
-    torch = pytest.importorskip("torch")
-    x = torch.tensor([0.1, -0.4], dtype=torch.float64)
-    gradcheck(lambda x: ((torch.tanh(x) - x).detach() + x).sum(), x)
-
-
-def test_jax_wrong(gradcheck):
-    jax = pytest.importorskip("jax")
-    f = lambda x: jax.numpy.sum(jax.lax.stop_gradient(jax.numpy.tanh(x) - x) + x)
-    gradcheck(f, jax.numpy.array([0.1, -0.4]))
-
-
 def test_tensorflow_wrong(gradcheck):
     tf = pytest.importorskip("tensorflow")
     f = lambda x: tf.reduce_sum(tf.stop_gradient(tf.tanh(x) - x) + x)
-    gradcheck(f, tf.constant([0.1, -0.4], dtype=tf.float64))
+    check_finds(gradcheck, "fail", f, tf.constant([0.1, -0.4], dtype=tf.float64))
+
+
+def test_tensorflow_nonfinite(gradcheck):
+    tf = pytest.importorskip("tensorflow")
+    f = lambda x: tf.reduce_sum(tf.sqrt(x))
+    check_finds(gradcheck, "nonfinite", f, tf.constant([0.0, 1.0]))
 """
 
 
-def test_every_framework(project: pytest.Pytester) -> None:
-    project.makeini(
-        INI + "    ignore::DeprecationWarning:tensorflow.*\n    ignore::DeprecationWarning:keras.*"
+@pytest.fixture(scope="module")
+def framework_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Run FRAMEWORK_TESTS once, with warnings as errors: each test's outcome by name.
+
+    A subprocess, not pytester's in-process run: pytester restores `sys.modules` after each
+    run, and torch, JAX and TensorFlow crash when their lazily loaded C extensions load twice.
+    The value is "passed", "skipped" or the failure's text.
+    """
+    folder = tmp_path_factory.mktemp("frameworks")
+    (folder / "pytest.ini").write_text(
+        INI
+        + "    ignore::DeprecationWarning:tensorflow.*\n    ignore::DeprecationWarning:keras.*\n"
     )
-    project.makepyfile(test_frameworks=FRAMEWORKS)
-    result = project.runpytest()
-    result.assert_outcomes(passed=4, failed=3)
-    for framework in ("torch", "jax", "tensorflow"):
-        result.stdout.fnmatch_lines([f"*GradientError: gradcheck FAIL: * ({framework}, mode=full*"])
+    (folder / "test_frameworks.py").write_text(FRAMEWORK_TESTS)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--junitxml=junit.xml"],
+        cwd=folder,
+        capture_output=True,
+        check=False,
+        timeout=600,
+    )
+    outcomes = {}
+    for case in ET.parse(folder / "junit.xml").getroot().iter("testcase"):
+        problem = case.find("failure")
+        problem = case.find("error") if problem is None else problem
+        if problem is not None:
+            outcomes[case.get("name", "")] = (
+                problem.get("message", "") + "\n" + (problem.text or "")
+            )
+        else:
+            outcomes[case.get("name", "")] = (
+                "skipped" if case.find("skipped") is not None else "passed"
+            )
+    return outcomes
+
+
+def _outcome(run: dict[str, str], test: str) -> None:
+    if run[test] == "skipped":
+        pytest.skip(f"{test}: its framework is not installed")
+    assert run[test] == "passed", run[test]
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch", "torch_nan_value", "jax", "tensorflow"])
+def test_no_warning_escapes_gradchecks_arithmetic(
+    framework_run: dict[str, str], framework: str
+) -> None:
+    """A NaN/inf gradient or value is a `nonfinite` finding, not a RuntimeWarning (#13)."""
+    _outcome(framework_run, f"test_{framework}_nonfinite")
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch", "jax", "tensorflow"])
+def test_every_framework(framework_run: dict[str, str], framework: str) -> None:
+    """The fixture passes a right gradient and catches a wrong one in every framework."""
+    _outcome(framework_run, f"test_{framework}")
+    if framework != "numpy":
+        _outcome(framework_run, f"test_{framework}_wrong")
 
 
 # Options that gradcheck.check gained recently; the marker passes them on without knowing them.
