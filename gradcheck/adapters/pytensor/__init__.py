@@ -23,11 +23,18 @@ from .._common import Adapter, Wrt, positions_to_check
 from ._flat import PytensorFlat
 from ._graph import PytensorFunction, is_array
 
-__all__ = ["PytensorAdapter", "PytensorFlat", "PytensorFunction"]
+__all__ = ["PytensorAdapter", "PytensorFlat"]
 
 
 class PytensorAdapter(Adapter):
-    """Python functions that build PyTensor graphs, and compiled `pytensor.function`s."""
+    """Python functions that build PyTensor graphs, and compiled `pytensor.function`s.
+
+    Example:
+        >>> import numpy as np, pytensor.tensor as pt, gradcheck as gc
+        >>> x = np.array([0.3, -1.2])
+        >>> gc.check(lambda x: pt.sum(pt.tanh(x) ** 2), x, framework="pytensor").verdict
+        'pass'
+    """
 
     framework: ClassVar[str] = "pytensor"
 
@@ -36,18 +43,18 @@ class PytensorAdapter(Adapter):
         from pytensor.compile.executor import Function
         from pytensor.graph.basic import Variable
 
-        self._types = (Function, Variable)
+        self._function, self._variable = Function, Variable
 
     def handles(self, obj: object) -> bool:
         """Compiled functions; symbolic variables too, so that passing one as an input gets
         a clear error from `bind` instead of "unknown framework"."""
-        return isinstance(obj, self._types)
+        return isinstance(obj, (self._function, self._variable))
 
     def bind(
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
         for i, arg in enumerate(inputs):
-            if isinstance(arg, self._types[1]):
+            if isinstance(arg, self._variable):
                 raise UsageError(
                     f"input[{i}] is a symbolic PyTensor variable ({arg.type}): pass its value "
                     "as a NumPy array; gradcheck builds the symbolic inputs itself"

@@ -80,14 +80,21 @@ def linker_note(compiled: Any, mode: Any) -> str:
 
     linker = compiled.maker.linker
     kind = type(linker).__name__.removesuffix("Linker") or type(linker).__name__
-    if kind == "VM" and not getattr(linker, "use_cloop", True):
-        kind = "Python VM (each Op's NumPy perform; no C compiler needed)"
-    elif kind == "Numba":
+    if kind == "Numba":
         kind = "numba (LLVM JIT; no C compiler needed)"
-    name = mode if isinstance(mode, str) else None
-    if name is None:
-        name = config.mode if mode is None else type(mode).__name__
-    return f"compiled with pytensor.function, mode {name!r}, {kind} linker"
+    elif kind in ("VM", "Perform") and not getattr(linker, "c_thunks", False):
+        kind = "Python VM (each Op's NumPy perform; no C compiler needed)"
+    elif kind in ("VM", "C"):
+        kind = f"C ({config.cxx})"
+    if mode is None:
+        mode = config.mode
+    if not isinstance(mode, str):
+        name = "the compiled function's own mode"
+    elif mode == "Mode":
+        name = "PyTensor's default mode"
+    else:
+        name = f"mode {mode!r}"
+    return f"compiled by pytensor.function in {name}, {kind} linker"
 
 
 def _power_of_two_below(k: int) -> int:
