@@ -23,6 +23,7 @@ from ._differentiable import Differentiable
 from ._errors import GradientError, UsageError
 from ._options import validate
 from ._orders import check_orders
+from ._plan import plan
 from ._preflight import dtype_audit, preflight
 from ._results import CheckResult, Report, Tolerance, worst_verdict
 from ._user_derivatives import UserDerivatives, UserFn
@@ -52,6 +53,8 @@ def check(
     kwargs: dict[str, Any] | None = None,
     checks: str | Iterable[str] | None = None,
     nondet_tol: float = 0.0,
+    step: float | None = None,
+    max_evaluations: int | None = None,
 ) -> Report:
     """Check fn's derivatives at `inputs` against finite differences; never raises on a finding.
 
@@ -77,6 +80,10 @@ def check(
             mode) and "dtype" (the user's own-dtype gradient, informative); default all.
         nondet_tol: legitimate nondeterminism (atomics, index_add): evaluations that differ
             by up to this much are not "nondeterministic", and it joins the noise budget.
+        step: an absolute finite-difference step to use instead of the adaptive ladder, for
+            results that must reproduce a fixed eps; noted in the report. None: adaptive.
+        max_evaluations: a budget of function evaluations; a full check that would need
+            more runs in fast mode instead, with a note.
 
     Returns:
         The report: `report.verdict`, the per-check evidence, `str(report)` for people.
@@ -97,6 +104,8 @@ def check(
         seed=seed,
         checks=checks,
         nondet_tol=nondet_tol,
+        step=step,
+        max_evaluations=max_evaluations,
     )
     adapter = get_adapter([*inputs, fn], framework)
     call_kwargs = dict(kwargs or {})
@@ -138,6 +147,7 @@ def check(
     f0, stop = preflight(target, options.nondet_tol)
     if stop is not None:
         return report([stop])
+    options, planned = plan(options, target)
     s0 = source.value(source.x0) if surrogate is not None else f0
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, options.atol, options.rtol)
     done = check_orders(
@@ -151,7 +161,7 @@ def check(
     audit, audit_note = dtype_audit(target, rng) if "dtype" in options.checks else (None, None)
     return report(
         [*done.checks, *([audit] if audit is not None else [])],
-        (*done.notes, *done.current.notes, *([audit_note] if audit_note else [])),
+        (*planned, *done.notes, *done.current.notes, *([audit_note] if audit_note else [])),
     )
 
 

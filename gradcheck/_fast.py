@@ -17,7 +17,7 @@ import numpy as np
 
 from ._compare import Numbers
 from ._differentiable import Differentiable, Leaf, Unsupported, locate
-from ._fd import LARGEST_START, Estimates, directional, exact_directions
+from ._fd import LARGEST_START, Estimates, exact_directions
 from ._judge import (
     Context,
     Layout,
@@ -157,7 +157,7 @@ def fast(
         slope = np.abs(reverse_rows * v).sum(axis=1)  # ⟨g, v⟩ can cancel; its terms cannot
     level = noise_level(ctx, spread)
     least = noise_aware_start(ctx, level, np.nan_to_num(slope, posinf=0.0))
-    est = directional(ctx.source, ctx.s0, v, level, least)
+    est = ctx.differences(v, level, least)
     spent = est.evaluations
     every = np.arange(len(v))
     results = []

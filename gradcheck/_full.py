@@ -14,7 +14,7 @@ import numpy as np
 from ._compare import Numbers
 from ._differentiable import Differentiable, Unsupported
 from ._fast import fast
-from ._fd import Coordinates, Estimates, chunk_size, directional
+from ._fd import Coordinates, Estimates, chunk_size
 from ._judge import (
     Context,
     Layout,
@@ -105,7 +105,7 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     layout = _layout(fn, level)
     least = noise_aware_start(ctx, level, magnitude.max(axis=0))
     every = np.arange(fn.n)
-    est = directional(ctx.source, ctx.s0, Coordinates(every, fn.n), level, least)
+    est = ctx.differences(Coordinates(every, fn.n), level, least)
     spent = est.evaluations
     where = entry_name(fn.inputs, fn.outputs, fn.n)
     results: list[CheckResult] = []

@@ -24,7 +24,15 @@ import numpy as np
 from ._compare import Comparison, Numbers, compare, summarise
 from ._diagnosis import likely_cause
 from ._differentiable import Differentiable, Leaf, locate
-from ._fd import DEFAULT, Coordinates, Directions, Estimates, directional, thorough
+from ._fd import (
+    DEFAULT,
+    Coordinates,
+    Directions,
+    Estimates,
+    directional,
+    fixed_step,
+    thorough,
+)
 from ._results import CheckResult, Kind, Tolerance
 from ._taylor import review
 
@@ -60,6 +68,15 @@ class Context:
     routes: tuple[Route, ...] = ("reverse", "forward")  # the analytic routes to compute
     kinds: tuple[str, ...] = ("vjp", "jvp", "adjoint")  # the checks to report
     precision: float = 0.0  # the effective unit round-off the measured noise shows, if coarser
+    step: float | None = None  # a fixed step the user asked for instead of the adaptive ladder
+
+    def differences(
+        self, directions: Directions, level: np.ndarray, least: np.ndarray
+    ) -> Estimates:
+        """The first numerical estimate along directions: adaptive, or at the user's step."""
+        if self.step is not None:
+            return fixed_step(self.source, self.s0, directions, self.step, level)
+        return directional(self.source, self.s0, directions, level, least)
 
     @property
     def eps_a(self) -> float:
@@ -196,7 +213,7 @@ def judge(
         )
 
     result = compared()
-    if result.contested.any():
+    if result.contested.any() and ctx.step is None:  # a fixed step is the user's to keep
         which = layout.contested(result)
         second = thorough(ctx.source, ctx.s0, layout.directions(which), layout.noise_level[which])
         spent += second.evaluations

@@ -33,6 +33,8 @@ class Options:
     seed: int = 0
     checks: tuple[str, ...] = CHECK_KINDS
     nondet_tol: float = 0.0
+    step: float | None = None
+    max_evaluations: int | None = None
 
 
 def _non_negative(name: str, value: object) -> float:
@@ -70,6 +72,8 @@ def validate(
     seed: object,
     checks: str | Iterable[str] | None,
     nondet_tol: object,
+    step: object = None,
+    max_evaluations: object = None,
 ) -> Options:
     """The options as a value, or a UsageError naming the first bad one."""
     if (
@@ -90,4 +94,27 @@ def validate(
         seed=int(seed),
         checks=_kinds(checks),
         nondet_tol=_non_negative("nondet_tol", nondet_tol),
+        step=_positive_step(step),
+        max_evaluations=_budget(max_evaluations),
     )
+
+
+def _positive_step(step: object) -> float | None:
+    if step is None:
+        return None
+    value = _non_negative("step", step)
+    if value == 0:
+        raise UsageError("step must be a positive number (an absolute step), got 0")
+    return value
+
+
+def _budget(max_evaluations: object) -> int | None:
+    if max_evaluations is None:
+        return None
+    if (
+        isinstance(max_evaluations, bool)
+        or not isinstance(max_evaluations, (int, np.integer))
+        or max_evaluations < 1
+    ):
+        raise UsageError(f"max_evaluations must be a positive integer, got {max_evaluations!r}")
+    return int(max_evaluations)

@@ -102,6 +102,7 @@ def check_orders(
             routes=_routes(options),
             kinds=options.checks,
             precision=precision,
+            step=options.step,
         )
         try:
             results, notes = full(context) if options.mode == "full" else fast(context)

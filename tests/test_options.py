@@ -70,3 +70,52 @@ def test_nondet_tol_folds_tiny_nondeterminism_into_the_budget():
     assert report.verdict == "pass"
     wrong = lambda x: np.cos(x) * 1.01  # noqa: E731
     assert gc.check(Jittery(1e-13), X, grad=wrong, nondet_tol=1e-12).verdict == "fail"
+
+
+def test_a_fixed_step_reproduces_its_differences_and_is_noted():
+    report = gc.check(f, X, jacobian=jac, step=1e-3)
+    assert report.verdict == "pass", str(report)
+    assert any("step=0.001" in note for note in report.notes)
+    assert {c.step.size for c in report.checks if c.step is not None} == {1e-3}
+    wrong = gc.check(f, X, jacobian=lambda x: 1.001 * jac(x), step=1e-3)
+    assert wrong.verdict == "fail"
+
+
+def test_a_coarse_fixed_step_is_judged_by_what_it_can_resolve():
+    # at h = 0.5 the central difference of sin is 4 % off: its error estimate says so, so the
+    # correct gradient passes and only errors beyond that resolution can be caught
+    report = gc.check(f, X, jacobian=jac, step=0.5)
+    assert report.verdict == "pass", str(report)
+    assert report.checks[0].step.error > 1e-2
+    assert gc.check(f, X, jacobian=lambda x: 0.5 * jac(x), step=0.5).verdict == "fail"
+
+
+def test_max_evaluations_switches_full_mode_to_fast_with_a_note():
+    x = np.linspace(0.1, 2.0, 50)
+    report = gc.check(lambda x: np.sum(np.sin(x)), x, grad=np.cos, max_evaluations=100)
+    assert report.mode == "fast"
+    assert any("max_evaluations=100" in note for note in report.notes)
+    assert report.verdict == "pass"
+    with pytest.raises(gc.UsageError, match="max_evaluations"):
+        gc.check(f, X, jacobian=jac, max_evaluations=0)
+    with pytest.raises(gc.UsageError, match="step"):
+        gc.check(f, X, jacobian=jac, step=0.0)
+
+
+def test_a_long_full_check_is_announced_with_a_hint(caplog):
+    import time
+
+    from gradcheck._options import Options
+    from gradcheck._plan import plan
+    from gradcheck.adapters.numpy import NumpyAdapter
+
+    def slow(x):
+        time.sleep(0.01)
+        return np.sum(x**2)
+
+    target = NumpyAdapter().bind(slow, [np.ones(300)], {}, None)
+    with caplog.at_level("WARNING", logger="gradcheck"):
+        options, notes = plan(Options(), target)
+    assert options.mode == "full"
+    assert "mode='fast'" in caplog.text
+    assert "300 coordinates" in caplog.text

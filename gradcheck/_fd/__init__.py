@@ -6,7 +6,7 @@ bars back. `derivative` is the engine on its own, for users.
 """
 
 from .derivative import Derivative, derivative
-from .estimate import chunk_size, directional, thorough
+from .estimate import chunk_size, directional, fixed_step, thorough
 from .ladder import Coordinates, Directions, Estimates, estimate, exact_directions, start_steps
 from .noise import measure_noise
 from .policy import DEFAULT, LARGEST_START, THOROUGH, Ladder
@@ -29,6 +29,7 @@ __all__ = [
     "directional",
     "estimate",
     "exact_directions",
+    "fixed_step",
     "forward",
     "measure_noise",
     "start_steps",

@@ -115,7 +115,7 @@ Directions = np.ndarray | Coordinates
 """Rows are directions: a (d, n) array, or unit vectors given by their indices."""
 
 
-def _points(
+def points_along(
     x: np.ndarray, directions: Directions, offsets: np.ndarray, steps: np.ndarray
 ) -> np.ndarray:
     """x + o·h·d for every direction d (with its step h) and offset o: (d·len(offsets), n)."""
@@ -187,7 +187,7 @@ def ladder(
     offsets = run.offsets
     while run.active.any():
         idx = np.flatnonzero(run.active)
-        pts = _points(x, directions[idx], offsets, run.h[idx])
+        pts = points_along(x, directions[idx], offsets, run.h[idx])
         samples = np.asarray(evaluate(pts), dtype=float).reshape(len(idx), len(offsets), len(f0))
         run.add_row(idx, samples)
     return run.estimates()
