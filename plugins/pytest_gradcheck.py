@@ -203,7 +203,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Report]:
+def gradcheck(request: pytest.FixtureRequest) -> _Checker:
     """An asserting gradient checker: ``gradcheck(fn, *inputs, **options)`` returns the report.
 
     The options are those of `gradcheck.check`, merged over the test's ``gradcheck`` marker
@@ -219,40 +219,51 @@ def gradcheck(request: pytest.FixtureRequest) -> Callable[..., Report]:
         >>> def test_sin(gradcheck):
         ...     gradcheck(np.sin, np.array([0.5, 1.0]), jacobian=lambda x: np.diag(np.cos(x)))
     """
-    node = request.node
-    defaults = {**request.config.stash[_SETTINGS].defaults, **_marker_options(node)}
-    records = node.stash.setdefault(_RECORDS, [])
+    defaults = {**request.config.stash[_SETTINGS].defaults, **_marker_options(request.node)}
+    return _Checker(request.node, defaults)
 
-    def check(fn: Callable[..., Any], /, *inputs: Any, **options: Any) -> Report:
+
+class _Checker:
+    """The `gradcheck` fixture's value; its repr is what pytest shows for the argument."""
+
+    def __init__(self, node: pytest.Item, defaults: dict[str, Any]) -> None:
+        self.node = node
+        self.defaults = defaults
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        return f"<gradcheck checker{' ' + options if options else ''}>"
+
+    def __call__(self, fn: Callable[..., Any], /, *inputs: Any, **options: Any) -> Report:
         __tracebackhide__ = True  # the failure points at the test's line, not at this plugin
         import gradcheck as gc
 
-        merged = {**defaults, **options}
+        merged = {**self.defaults, **options}
         start = time.perf_counter()
         try:
             report = gc.check(fn, *inputs, **merged)
         except gc.UsageError as error:
             # A wrong call is the test's mistake: show the test's line, not gradcheck's insides.
             raise error.with_traceback(None) from None
-        records.append((report, time.perf_counter() - start))
+        self.node.stash.setdefault(_RECORDS, []).append((report, time.perf_counter() - start))
         if report.passed:
             return report
         reproducer = _reproducer(fn, report, merged)
-        node.stash[_FAILURE] = (report, reproducer)
+        self.node.stash[_FAILURE] = (report, reproducer)
         failure = gc.GradientError(report)
         failure.args = (_failure_message(report, reproducer),)
         raise failure
-
-    return check
 
 
 def _option_source(value: Any) -> str:
     """How an option value reads in a reproducer: literals as such, callables by name."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return repr(value)
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, list):
+        return f"[{', '.join(_option_source(v) for v in value)}]"
+    if isinstance(value, tuple):
         items = ", ".join(_option_source(v) for v in value)
-        return f"({items},)" if isinstance(value, tuple) and len(value) == 1 else f"({items})"
+        return f"({items},)" if len(value) == 1 else f"({items})"
     if inspect.ismethod(value):  # MyFunction.apply, not the Function.apply it inherits
         owner = value.__self__ if isinstance(value.__self__, type) else type(value.__self__)
         return f"{owner.__qualname__}.{value.__name__}"
@@ -396,7 +407,7 @@ class _Collector:
         verdicts = ", ".join(f"{s} {statuses.count(s)}" for s in STATUSES if s in statuses)
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "gradcheck")
-        write(f"{checks} checks in {tests} tests ({seconds:.2f}s): {verdicts}")
+        write(f"{_count(checks, 'check')} in {_count(tests, 'test')} ({seconds:.2f}s): {verdicts}")
         slowest = sorted(outcomes, key=lambda o: -o["duration"])[:SLOWEST]
         write("slowest checks:")
         for outcome in slowest:
@@ -405,3 +416,7 @@ class _Collector:
         if self.written:
             files = ", ".join(path.name for path in self.written)
             write(f"report: {self.written[0].parent}: {files}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

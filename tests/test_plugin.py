@@ -117,13 +117,16 @@ def test_reproducer_names_what_the_test_passed(project: pytest.Pytester) -> None
             pass
 
         def test_method(gradcheck):
-            gradcheck(Mine.loss, X, grad=wrong_grad, rtol=0.0)
+            gradcheck(Mine.loss, X, grad=wrong_grad, rtol=0.0, wrt=[0], kwargs=None)
         """
     )
     result = project.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["E         reproduce: gc.check(Mine.loss, [*]inputs, grad=wrong_grad, rtol=0.0, mode=*"]
+        [
+            "E         reproduce: gc.check(Mine.loss, [*]inputs, grad=wrong_grad, rtol=0.0, "
+            "wrt=[[]0[]], kwargs=None, mode='full', seed=0)  # inputs: *"
+        ]
     )
 
 
