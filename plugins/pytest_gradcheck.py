@@ -196,10 +196,23 @@ def _marker_options(item: pytest.Item) -> dict[str, Any]:
     return options
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Check every gradcheck mark at collection: a typo is a usage error, not a silent no-op."""
-    for item in items:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check every gradcheck mark at collection: a typo is a usage error, not a silent no-op.
+
+    pytest-xdist workers leave it to `pytest_runtest_setup`: a usage error raised while a
+    worker collects is an internal error of the whole run, not a message.
+    """
+    if not hasattr(config, "workerinput"):
+        for item in items:
+            _marker_options(item)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under pytest-xdist, a bad gradcheck mark makes its test an error that says why."""
+    try:
         _marker_options(item)
+    except pytest.UsageError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture

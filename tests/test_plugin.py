@@ -192,6 +192,26 @@ def test_bad_marker_is_a_usage_error(project: pytest.Pytester, mark: str) -> Non
     )
 
 
+def test_bad_marker_under_xdist_is_an_error_of_its_test(project: pytest.Pytester) -> None:
+    """A usage error while an xdist worker collects would be an INTERNALERROR of the run."""
+    pytest.importorskip("xdist")
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.gradcheck(moed="fast")
+        def test_marked():
+            pass
+
+        def test_other():
+            pass
+        """
+    )
+    result = project.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.gradcheck takes only the keyword arguments*"])
+
+
 def test_marker_is_registered_for_strict_markers(project: pytest.Pytester) -> None:
     project.makepyfile(
         """
