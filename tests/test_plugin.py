@@ -354,13 +354,17 @@ def test_report_files_and_summary(project: pytest.Pytester) -> None:
     assert "test_wrong" in (project.path / "out" / "gradcheck.md").read_text()
 
 
-def test_report_folder_from_ini_is_relative_to_it(pytester: pytest.Pytester) -> None:
+def test_report_folder_paths(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ini path is relative to the ini file, a command-line path to where pytest started."""
     pytester.makeini(INI + "gradcheck_report = build/checks")
-    pytester.makepyfile(losses=LOSSES, test_one=REPORTED)
+    pytester.makepyfile(losses=LOSSES, test_one=SHOW_OPTIONS)
     sub = pytester.mkdir("sub")
-    pytester.runpytest(str(pytester.path), "--rootdir", str(pytester.path))
+    monkeypatch.chdir(sub)
+    pytester.runpytest(str(pytester.path)).assert_outcomes(passed=2)
     assert (pytester.path / "build" / "checks" / "gradcheck.json").is_file()
     assert not (sub / "build").exists()
+    pytester.runpytest(str(pytester.path), "--gradcheck-report=here").assert_outcomes(passed=2)
+    assert (sub / "here" / "gradcheck.json").is_file()
 
 
 def test_xdist_run_reports_what_a_serial_run_reports(project: pytest.Pytester) -> None:
