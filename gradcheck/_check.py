@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backward import batched_grad, undefined_grad
 from ._compare import NOISE_SAFETY, SAFETY
 from ._differentiable import Differentiable
 from ._errors import GradientError, UsageError
@@ -158,9 +159,13 @@ def check(
             "there is no analytic derivative to check: NumPy functions need grad=, "
             "jacobian=, vjp= or jvp=; see the notes: " + "; ".join(done.notes)
         )
+    extra = [
+        undefined_grad(target) if "undefined_grad" in options.checks else None,
+        batched_grad(target, rng) if "batched_grad" in options.checks else None,
+    ]
     audit, audit_note = dtype_audit(target, rng) if "dtype" in options.checks else (None, None)
     return report(
-        [*done.checks, *([audit] if audit is not None else [])],
+        [*done.checks, *(c for c in (*extra, audit) if c is not None)],
         (*planned, *done.notes, *done.current.notes, *([audit_note] if audit_note else [])),
     )
 

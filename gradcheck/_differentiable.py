@@ -163,6 +163,28 @@ class Differentiable(ABC):
         """
         raise Unsupported(f"the {self.framework} adapter cannot differentiate its derivatives")
 
+    def undefined_grad(self) -> str | None:
+        """Run the backward with every output's gradient undefined (None), as
+        torch.autograd.gradcheck's check_undefined_grad does.
+
+        Returns:
+            None when the backward handles it (zero or undefined input gradients), else what
+            went wrong in one sentence (it raised, or returned nonzero gradients).
+
+        Raises:
+            Unsupported: the framework has no notion of an undefined output gradient.
+        """
+        raise Unsupported(f"the {self.framework} adapter has no undefined output gradients")
+
+    def vmapped_vjps(self, x: np.ndarray, us: np.ndarray) -> np.ndarray:
+        """Jᵀu for each row of us through the framework's own batching of the backward
+        (torch: is_grads_batched / vmap), for comparison with one backward per row.
+
+        Raises:
+            Unsupported: the framework cannot batch its backward here.
+        """
+        raise Unsupported(f"the {self.framework} adapter cannot batch its backward")
+
     def native_vjp(self, u: np.ndarray) -> np.ndarray | None:
         """J(x0)ᵀu computed in the user's own dtypes, for the dtype audit.
 

@@ -263,6 +263,7 @@ def _cause(
             numbers.value,
             result.mismatch,
             ctx.fn.inputs,
+            outputs=ctx.fn.outputs,
             cotangent_scale=COTANGENT_SCALE if route == "reverse" else 1.0,
         )
     if ctx.surrogate and ctx.plain is not None:

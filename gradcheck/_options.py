@@ -16,10 +16,12 @@ from ._errors import UsageError
 
 MAX_ORDER = 8
 MODES = ("full", "fast")
-CHECK_KINDS = ("vjp", "jvp", "adjoint", "dtype")
+CHECK_KINDS = ("vjp", "jvp", "adjoint", "undefined_grad", "batched_grad", "dtype")
 """The kinds `checks=` can choose: reverse mode against differences, forward mode against
-differences, reverse against forward mode (no differences), and the informative audit of the
-user's own-dtype gradient. Higher orders and surrogates are checked by the same routes."""
+differences, reverse against forward mode (no differences), a backward given undefined output
+gradients (torch), the framework's batched backward against one backward per row, and the
+informative audit of the user's own-dtype gradient. Higher orders and surrogates are checked
+by the same routes. A kind the function does not support is skipped."""
 
 
 @dataclass(frozen=True, slots=True)

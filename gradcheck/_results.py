@@ -13,7 +13,17 @@ from typing import Any, Literal
 Verdict = Literal[
     "pass", "fail", "nondifferentiable", "nonfinite", "nondeterministic", "inconclusive"
 ]
-Kind = Literal["vjp", "jvp", "adjoint", "hvp", "surrogate", "taylor", "dtype"]
+Kind = Literal[
+    "vjp",
+    "jvp",
+    "adjoint",
+    "hvp",
+    "surrogate",
+    "taylor",
+    "dtype",
+    "undefined_grad",
+    "batched_grad",
+]
 
 SCHEMA_VERSION = 1
 
@@ -185,16 +195,6 @@ class Report:
         }
 
     def __str__(self) -> str:
-        lines = [
-            f"gradcheck {self.verdict.upper()}: {self.name} ({self.framework}, "
-            f"mode={self.mode}, order={self.order}, seed={self.seed})"
-        ]
-        for c in self.checks:
-            order = f" order {c.order}" if c.order > 1 else ""
-            lines.append(f"  [{c.verdict}] {c.kind}{order}: {c.message}")
-            if c.cause:
-                lines.append(f"      likely cause: {c.cause}")
-            if c.verdict != "pass":
-                lines.extend(f"      {e.describe()}" for e in c.worst[:5])
-        lines.extend(f"  note: {n}" for n in self.notes)
-        return "\n".join(lines)
+        from .reporting._text import report_text  # the text format lives with the others
+
+        return report_text(self)

@@ -133,3 +133,16 @@ def test_nonsmooth_families_pass_where_differentiable_and_catch_errors(family, s
     assert report.verdict == "pass", str(report)
     wrong = gc.check(case.f, case.x, grad=perturb(case.grad, target_entry(case), 1e-3))
     assert wrong.verdict == "fail", str(wrong)
+
+
+def test_an_elementwise_backward_that_ignores_its_cotangent_is_named():
+    x = np.array([0.3, -1.2, 2.0])
+    report = gc.check(np.sin, x, vjp=lambda x, u: np.cos(x))  # forgets to multiply by u
+    assert report.verdict == "fail"
+    assert "ignores its incoming gradient" in report.checks[0].cause
+
+
+def test_a_constant_factor_on_every_failing_entry_is_named():
+    x = np.array([0.3, -1.2, 2.0])
+    report = gc.check(lambda x: np.sum(np.sin(x)), x, grad=lambda x: 1.5 * np.cos(x))
+    assert "1.5 times" in report.checks[0].cause
