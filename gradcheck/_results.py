@@ -13,17 +13,7 @@ from typing import Any, Literal
 Verdict = Literal[
     "pass", "fail", "nondifferentiable", "nonfinite", "nondeterministic", "inconclusive"
 ]
-Kind = Literal[
-    "vjp",
-    "jvp",
-    "adjoint",
-    "hvp",
-    "surrogate",
-    "taylor",
-    "dtype",
-    "undefined_grad",
-    "batched_grad",
-]
+Kind = Literal["vjp", "jvp", "adjoint", "hvp", "surrogate", "taylor", "dtype"]
 
 SCHEMA_VERSION = 1
 
