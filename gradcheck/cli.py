@@ -120,7 +120,7 @@ def _settings(cli: dict[str, Any]) -> dict[str, Any]:
         err_console.print(f"[dim]{escape(note)}[/]")
     given = {k: v for k, v in cli.items() if v not in (None, [])}
     return {
-        "format": list(FORMATS)[:4],
+        "format": list(FORMATS),
         "out": "reports",
         "select": [],
         "ignore": [],

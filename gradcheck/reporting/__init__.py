@@ -9,7 +9,7 @@ send them as JSON (`to_json` / `read_json`) and `merge` them. Each writer is a p
 - `to_markdown`: GitHub-flavoured Markdown for ``$GITHUB_STEP_SUMMARY``;
 - `to_html`: one self-contained page with inline SVG plots (matplotlib, the ``plots`` extra);
 - `github_annotations`: ``::error file=…,line=…::`` workflow commands for GitHub Actions;
-- `render_report`: the human-readable text of one `gradcheck.Report` (what ``print`` shows).
+- `report_text`: the human-readable text of one `gradcheck.Report` (what ``print`` shows).
 
 Example:
     >>> from gradcheck.reporting import CaseOutcome, Run, read_json, to_json
@@ -25,6 +25,7 @@ from ._json import read_json, to_json
 from ._junit import to_junit
 from ._markdown import to_markdown
 from ._records import STATUSES, VERDICTS, CaseOutcome, Run, merge, summary_line
+from ._text import report_text
 
 __all__ = [
     "FORMATS",
@@ -36,6 +37,7 @@ __all__ = [
     "github_annotations",
     "merge",
     "read_json",
+    "report_text",
     "summary_line",
     "to_html",
     "to_json",
