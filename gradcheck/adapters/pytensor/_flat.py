@@ -38,7 +38,11 @@ Note: Forward mode and overrides
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -95,6 +99,21 @@ def linker_note(compiled: Any, mode: Any) -> str:
     else:
         name = f"mode {mode!r}"
     return f"compiled by pytensor.function in {name}, {kind} linker"
+
+
+@contextmanager
+def quiet_jit() -> Iterator[None]:
+    """Numba's performance advice, silenced while gradcheck's own graphs compile and run.
+
+    The first call of a graph JIT-compiles it, and numba warns about the batched, padded
+    graphs gradcheck built ("np.dot() is faster on contiguous arrays"): advice about code
+    that is not the user's, and an error that ends the check under `-W error`.
+    """
+    with warnings.catch_warnings():
+        if "numba" in sys.modules:  # (numba has no type information: read it as a module)
+            errors = importlib.import_module("numba.core.errors")
+            warnings.simplefilter("ignore", errors.NumbaPerformanceWarning)
+        yield
 
 
 def _power_of_two_below(k: int) -> int:
@@ -228,12 +247,15 @@ class PytensorFlat(Differentiable):
             for start in range(0, len(batch), cap):
                 chunk = batch[start : start + cap]
                 size = min(cap, max(least, 1 << (len(chunk) - 1).bit_length()))
-                out = np.asarray(function(*args, pad_rows(chunk, size)), dtype=np.float64)
+                with quiet_jit():
+                    out = np.asarray(function(*args, pad_rows(chunk, size)), dtype=np.float64)
                 parts.append(out.reshape(size, -1)[: len(chunk)])
             return np.concatenate(parts)
 
         def one(row: np.ndarray) -> np.ndarray:
-            return np.asarray(self._single_function(kind)(*args, row), dtype=np.float64).ravel()
+            with quiet_jit():
+                out = np.asarray(self._single_function(kind)(*args, row), dtype=np.float64)
+            return out.ravel()
 
         if kind != "value":
             self._derivative(kind)  # Unsupported before any compilation or fallback

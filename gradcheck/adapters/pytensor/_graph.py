@@ -23,7 +23,7 @@ import numpy as np
 from ..._differentiable import Leaf, leaves_of
 from ..._errors import UsageError
 from .._common import describe, first_line, flatten, input_leaves, part, unflatten
-from ._flat import PytensorFlat
+from ._flat import PytensorFlat, quiet_jit
 
 
 def is_array(obj: object) -> bool:
@@ -239,7 +239,8 @@ class PytensorFunction(PytensorFlat):
             return None
         try:
             compiled, feeds = self._native_pullback(u)
-            values = compiled(*feeds)
+            with quiet_jit():
+                values = compiled(*feeds)
         except Exception as exc:  # fn ran on float64 copies: this failure is the dtype's
             self._note(
                 "dtype audit skipped: the graph cannot be differentiated in the user's dtypes "
