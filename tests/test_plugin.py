@@ -424,6 +424,19 @@ def test_numpy_nonfinite(gradcheck):
     check_finds(gradcheck, "nonfinite", f, np.array([1.0, 2.0]), grad=lambda x: x * np.nan)
 
 
+def inf_at_zero(x):
+    return np.where(x == 0, np.inf, 2 * x)
+
+
+def test_numpy_inf_nonfinite(gradcheck):
+    check_finds(gradcheck, "nonfinite", lambda x: np.sum(x**2), np.zeros(2), grad=inf_at_zero)
+
+
+def test_numpy_inf_fast_nonfinite(gradcheck):
+    f = lambda x: np.sum(x**2)
+    check_finds(gradcheck, "nonfinite", f, np.zeros(2), grad=inf_at_zero, mode="fast")
+
+
 def test_torch(gradcheck):
     torch = pytest.importorskip("torch")
     gradcheck(lambda x: torch.tanh(x).sum(), torch.tensor([0.1, -0.4], dtype=torch.float64))
@@ -438,6 +451,12 @@ def test_torch_wrong(gradcheck):  # the value's gradient taken through x alone: 
 def test_torch_nonfinite(gradcheck):  # float32, the infinite slope of sqrt at 0
     torch = pytest.importorskip("torch")
     check_finds(gradcheck, "nonfinite", lambda x: torch.sqrt(x).sum(), torch.tensor([0.0, 1.0]))
+
+
+def test_torch_fast_nonfinite(gradcheck):
+    torch = pytest.importorskip("torch")
+    f = lambda x: torch.sqrt(x).sum()
+    check_finds(gradcheck, "nonfinite", f, torch.tensor([0.0, 1.0]), mode="fast")
 
 
 def test_torch_nan_value_nonfinite(gradcheck):
@@ -522,7 +541,19 @@ def _outcome(run: dict[str, str], test: str) -> None:
     assert run[test] == "passed", run[test]
 
 
-@pytest.mark.parametrize("framework", ["numpy", "torch", "torch_nan_value", "jax", "tensorflow"])
+NONFINITE_CASES = (
+    "numpy",
+    "numpy_inf",
+    "numpy_inf_fast",
+    "torch",
+    "torch_fast",
+    "torch_nan_value",
+    "jax",
+    "tensorflow",
+)
+
+
+@pytest.mark.parametrize("framework", NONFINITE_CASES)
 def test_no_warning_escapes_gradchecks_arithmetic(
     framework_run: dict[str, str], framework: str
 ) -> None:
