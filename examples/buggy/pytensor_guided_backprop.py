@@ -5,7 +5,7 @@ gradient by assigning a method: `op.grad = self.grad`. Theano's OpFromGraph late
 gradients through `L_op`, and PyTensor's through `pullback`, so the assigned `grad` is never
 called. Nothing fails: the model runs, shapes are right, and every saliency map is the plain
 gradient. (`OpFromGraph(..., grad_overrides=...)`, Theano's keyword, is as silent under
-PyTensor's default numba linker: it is taken for a compilation option of the inner graph.)
+PyTensor's default numba linker or with `inline=True`: it is taken for a compilation option.)
 
 `gc.check` with the guided-backprop surrogate catches it: the analytic gradient differs from
 the surrogate's and equals the plain ReLU network's own derivative, which the report calls
