@@ -53,6 +53,11 @@ def exits(x):
     print("last words")
     os._exit(3)
 
+@gradcheck.case(np.array([1.0]))
+def segfaults(x):
+    import ctypes
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
 @gradcheck.case(np.array([0.5]), grad=np.cos)
 def fine(x):
     return np.sum(np.sin(x))
@@ -150,6 +155,7 @@ def test_a_raise_a_hang_and_a_crash_are_errors_of_their_case_only(tmp_path):
         "raises": "error",
         "hangs": "error",
         "exits": "error",
+        "segfaults": "error",
         "fine": "pass",
     }
     assert found["raises"].message == "RuntimeError: boom"
@@ -157,6 +163,7 @@ def test_a_raise_a_hang_and_a_crash_are_errors_of_their_case_only(tmp_path):
     assert found["hangs"].message.startswith("timed out after 3 s")
     assert found["exits"].message == "its worker process died (exit code 3)"
     assert "last words" in found["exits"].text
+    assert found["segfaults"].message == "its worker process died (killed by SIGSEGV)"
 
 
 def test_select_and_ignore(tmp_path):
@@ -193,7 +200,7 @@ def test_defaults_from_pyproject(tmp_path, monkeypatch):
     write(tmp_path, "trouble.py", TROUBLE)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.gradcheck]\nformat = ["json", "md"]\nout = "audit-out"\n'
-        'ignore = ["*::raises", "*::hangs", "*::exits"]\nseed = 7\n'
+        'ignore = ["*::raises", "*::hangs", "*::exits", "*::segfaults"]\nseed = 7\n'
     )
     monkeypatch.chdir(tmp_path)
     result = invoke("audit", "trouble.py")
