@@ -569,6 +569,29 @@ def test_every_framework(framework_run: dict[str, str], framework: str) -> None:
         _outcome(framework_run, f"test_{framework}_wrong")
 
 
+@pytest.mark.skipif(
+    "checks" not in inspect.signature(gc.check).parameters, reason="gc.check has no checks="
+)
+def test_marker_chooses_the_kinds_of_check(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        from losses import *
+
+        jvp = lambda x, v: loss_grad(x) @ v
+
+        @pytest.mark.gradcheck(checks=["vjp"])
+        def test_reverse_only(gradcheck):
+            report = gradcheck(loss, X, grad=loss_grad, jvp=jvp)
+            assert [c.kind for c in report.checks] == ["vjp"]
+
+        def test_all_kinds(gradcheck):
+            report = gradcheck(loss, X, grad=loss_grad, jvp=jvp)
+            assert {"vjp", "jvp", "adjoint"} <= {c.kind for c in report.checks}
+        """
+    )
+    project.runpytest().assert_outcomes(passed=2)
+
+
 # Options that gradcheck.check gained recently; the marker passes them on without knowing them.
 NEW_OPTIONS = {"checks": "['nonsense']", "nondet_tol": "-1", "step": "-1", "max_evaluations": "-1"}
 
