@@ -1,12 +1,14 @@
 """Verdict quality of gradient checkers, side by side: false alarms and the smallest error caught.
 
-Every family in tests/families.py (n = 4 inputs, seeds 0-4) is checked by five tools:
+Every family in tests/families.py (n = 4 inputs, seeds 0-4) is checked by six tools:
 gc.check, torch.autograd.gradcheck (defaults: eps=1e-6, atol=1e-5, rtol=1e-3), JAX's
 check_grads (order 1, reverse mode, default eps and tolerances, x64 enabled),
 tf.test.compute_gradient compared with np.allclose(rtol=1e-6, atol=1e-6) (the defaults of
-tf.test.TestCase.assertAllClose) and numdifftools' nd.Gradient compared with np.allclose
-defaults. The NumPy function and its exact gradient are wrapped as a custom
-autograd.Function / custom_vjp / custom_gradient, so every tool checks the same numbers.
+tf.test.TestCase.assertAllClose), numdifftools' nd.Gradient compared with np.allclose
+defaults, and PyTensor's pytensor.gradient.verify_grad (default eps and tolerances, a seeded
+random projection, mode FAST_COMPILE). The NumPy function and its exact gradient are wrapped
+as a custom autograd.Function / custom_vjp / custom_gradient / PyTensor Op, so every tool
+checks the same numbers.
 
 For each tool and family it measures
 - false alarms: the exact gradient flagged, with float64 inputs and with float32 inputs (the
@@ -20,7 +22,8 @@ a false alarm; for the others any flag (False, AssertionError, not allclose, or 
 counts both ways.
 
 Run from the repository root: `.venv/bin/python benchmarks/power.py` (writes
-reports/benchmarks/power.md; a few minutes on 2 cores). `--seeds 2` for a quicker smoke run.
+reports/benchmarks/power.md; a few minutes on 2 cores). `--seeds 2` for a quicker run,
+`--tiny` (1 seed, 2 families) for the smoke test, `--tools gradcheck,numdifftools` for some.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import git_commit, select_engine, write_atomically  # noqa: E402
+
+select_engine()  # --engine REV: measure a committed engine, not the work tree
 
 import jax  # noqa: E402
 
@@ -51,10 +59,14 @@ jax.config.update("jax_enable_x64", True)
 
 import numdifftools as nd  # noqa: E402
 import numpy as np  # noqa: E402
+import pytensor  # noqa: E402
+import pytensor.tensor as pt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
-from _common import write_atomically  # noqa: E402
 from jax.test_util import check_grads  # noqa: E402
+from pytensor.gradient import GradientError, verify_grad  # noqa: E402
+from pytensor.graph.basic import Apply, Variable  # noqa: E402
+from pytensor.graph.op import Op  # noqa: E402
 
 import gradcheck as gc  # noqa: E402
 from tests.families import ALL, SMOOTH, Case, perturb, target_entry  # noqa: E402
@@ -204,6 +216,58 @@ def run_numdifftools(f: Fn, grad: Fn, x: np.ndarray, correct: bool) -> tuple[boo
     return True, f"max rel diff {rel:.1e}"
 
 
+# PyTensor compiles every function verify_grad builds. FAST_COMPILE (graph rewrites kept to a
+# minimum, Python/VM linker) needs no C compiler and compiles in a fraction of the time; the
+# check's arithmetic (float64 or float32, its own eps and tolerances) is the same in any mode.
+PYTENSOR_MODE = "FAST_COMPILE"
+
+
+class _NumpyGradOp(Op):  # type: ignore[misc]
+    """grad(x) computed by NumPy, as a PyTensor Op (the gradient the check is handed)."""
+
+    def __init__(self, grad: Fn) -> None:
+        self.grad_fn = grad
+
+    def make_node(self, x: Any) -> Apply:
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node: Apply, inputs: list[Any], outputs: list[list[Any]]) -> None:
+        dtype = node.outputs[0].dtype
+        outputs[0][0] = _as(self.grad_fn(np.asarray(inputs[0], dtype=dtype)), dtype)
+
+
+class _NumpyOp(Op):  # type: ignore[misc]
+    """y = f(x) by NumPy as a PyTensor Op whose pullback is grad(x) * cotangent: the same
+    wrapping as the custom Function / custom_vjp / custom_gradient of the other anchors, so
+    that verify_grad checks the same numbers (and the injected error) they check."""
+
+    def __init__(self, f: Fn, grad: Fn) -> None:
+        self.f = f
+        self.grad_op = _NumpyGradOp(grad)
+
+    def make_node(self, x: Any) -> Apply:
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [pt.TensorType(x.dtype, shape=())()])
+
+    def perform(self, node: Apply, inputs: list[Any], outputs: list[list[Any]]) -> None:
+        dtype = node.outputs[0].dtype
+        outputs[0][0] = _as(self.f(np.asarray(inputs[0], dtype=dtype)), dtype)
+
+    def pullback(
+        self, inputs: list[Variable], outputs: list[Variable], cotangents: list[Variable]
+    ) -> list[Variable]:
+        return [cotangents[0] * self.grad_op(inputs[0])]
+
+
+def run_pytensor(f: Fn, grad: Fn, x: np.ndarray, correct: bool) -> tuple[bool, str]:
+    try:
+        verify_grad(_NumpyOp(f, grad), [x], rng=np.random.default_rng(0), mode=PYTENSOR_MODE)
+    except GradientError as e:  # the check's own finding (anything else is a crash: flagged)
+        return True, " ".join(str(e).split())[:220]  # its text starts "GradientError: ..."
+    return False, ""
+
+
 def gc_float32_dtypes() -> str:
     """Which dtypes gc.check hands to f and grad when the input is float32."""
     seen: set[str] = set()
@@ -239,6 +303,11 @@ TOOLS = (
     Tool("jax check_grads", run_jax, "float32 arrays (float32 tolerances, eps=1e-4 in float32)"),
     Tool("tf compute_gradient", run_tf, "float32 tensors (delta = 1/1024 in float32)"),
     Tool("numdifftools", run_numdifftools, "float32 arrays passed to nd.Gradient"),
+    Tool(
+        "pytensor verify_grad",
+        run_pytensor,
+        "float32 arrays: a float32 graph (verify_grad's float32 eps 3e-4 and tolerance 1e-2)",
+    ),
 )
 
 
@@ -420,23 +489,30 @@ def render(
     float32_seen = gc_float32_dtypes()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Verdict quality: gradcheck vs torch, JAX, TensorFlow and numdifftools",
+        "# Verdict quality: gradcheck vs torch, JAX, TensorFlow, numdifftools and PyTensor",
         "",
         f"Generated by `benchmarks/power.py` on {date}: {platform.machine()},"
         f" {os.cpu_count()} CPU cores, Python {platform.python_version()}, NumPy"
         f" {np.__version__}, torch {torch.__version__}, JAX {jax.__version__}, TensorFlow"
-        f" {tf.__version__}, numdifftools {nd.__version__}. Whole run: {wall / 60:.1f} min.",
+        f" {tf.__version__}, numdifftools {nd.__version__}, PyTensor {pytensor.__version__};"
+        f" gradcheck engine `{git_commit()}`. Whole run: {wall / 60:.1f} min (the machine is"
+        " shared: times are indicative).",
         "",
         f"Each family of `tests/families.py` is drawn with n = {N} inputs for seeds 0-{seeds - 1}"
         f" ({seeds} seeds for every tool). The NumPy function and its exact gradient are wrapped"
         " for each framework (a custom `torch.autograd.Function`, a `jax.custom_vjp` over"
-        " `jax.pure_callback`, a `tf.custom_gradient` over `tf.numpy_function`), so every tool"
+        " `jax.pure_callback`, a `tf.custom_gradient` over `tf.numpy_function`, a PyTensor `Op`"
+        " with a `pullback`), so every tool"
         " checks the same numbers. Tool settings: gc.check defaults; torch gradcheck defaults"
         " (eps=1e-6, atol=1e-5, rtol=1e-3, float64 tensors); JAX `check_grads(order=1,"
         " modes=('rev',))` with default eps and tolerances, x64 enabled; TF"
         " `tf.test.compute_gradient` with `np.allclose(theoretical, numerical, rtol=1e-6,"
         " atol=1e-6)` (assertAllClose defaults); numdifftools `np.allclose(grad(x),"
-        " nd.Gradient(f)(x))` with np.allclose defaults (rtol=1e-5, atol=1e-8).",
+        " nd.Gradient(f)(x))` with np.allclose defaults (rtol=1e-5, atol=1e-8); PyTensor"
+        f" {pytensor.__version__} `verify_grad(op, [x], rng=np.random.default_rng(0),"
+        f" mode={PYTENSOR_MODE!r})` on a PyTensor Op wrapping the same function and gradient,"
+        " with its defaults (one-sided eps 1e-7 in float64, 3e-4 in float32; abs and rel"
+        " tolerance 1e-4 in float64, 1e-2 in float32; two random projections of the output).",
         "",
         "- **false alarms**: the exact gradient flagged (for gc.check: any verdict but `pass`),"
         " with float64 inputs and with float32 inputs. In float32, exp_overflow's function and"
@@ -528,16 +604,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per family (default 5)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--tools", type=lambda s: s.split(","), help="comma-separated tool names (default all)"
+    )
+    parser.add_argument("--tiny", action="store_true", help="1 seed, 2 families: a smoke test")
+    parser.add_argument("--engine", metavar="REV", help="measure gradcheck as committed at REV")
     args = parser.parse_args(argv)
+    families = ALL[:2] if args.tiny else ALL
+    seeds = 1 if args.tiny else args.seeds
+    tools = [t for t in TOOLS if args.tools is None or t.name in args.tools]
     torch.set_num_threads(1)
     start = time.perf_counter()
     measured = []
-    for tool in TOOLS:
+    for tool in tools:
         t0 = time.perf_counter()
-        results, times = measure(tool, ALL, args.seeds)
+        results, times = measure(tool, families, seeds)
         print(f"{tool.name}: {time.perf_counter() - t0:.0f} s", flush=True)
         measured.append((tool, results, times))
-    write_atomically(args.out, render(measured, args.seeds, time.perf_counter() - start))
+    write_atomically(args.out, render(measured, seeds, time.perf_counter() - start))
     print(f"wrote {args.out}")
     return 0
 
