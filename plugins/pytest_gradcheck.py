@@ -71,6 +71,7 @@ WORST_ENTRIES = 3  # worst entries per failing check in a failure message
 _SETTINGS = pytest.StashKey["_Settings"]()
 _RECORDS = pytest.StashKey[list[tuple["Report", float]]]()
 _FAILURE = pytest.StashKey[tuple["Report", str]]()  # the item's last finding, with reproducer
+_TEST_FAILED = pytest.StashKey[bool]()
 _COLLECTOR = "gradcheck-collector"
 
 
@@ -324,6 +325,8 @@ def pytest_runtest_makereport(
     for every example it shrinks, and only the last one is the example it reports.
     """
     report = yield
+    if report.failed:
+        item.stash[_TEST_FAILED] = True
     failure = item.stash.get(_FAILURE, None)
     if report.failed and failure is not None:
         found, reproducer = failure
@@ -338,13 +341,18 @@ def pytest_runtest_makereport(
         )
     records = item.stash.get(_RECORDS, None)
     if call.when == "teardown" and records:
-        report.gradcheck = _outcomes(item, records)  # type: ignore[attr-defined]
+        passed = not item.stash.get(_TEST_FAILED, False)
+        report.gradcheck = _outcomes(item, records, passed)  # type: ignore[attr-defined]
     return report
 
 
-def _outcomes(item: pytest.Item, records: list[tuple[Report, float]]) -> list[dict[str, Any]]:
+def _outcomes(
+    item: pytest.Item, records: list[tuple[Report, float]], test_passed: bool
+) -> list[dict[str, Any]]:
     """One `gradcheck.reporting.CaseOutcome` per function checked, as a dict (plain data for
-    pytest-xdist), with two more keys for the terminal summary: ``checks`` and ``test``."""
+    pytest-xdist), with three more keys for the terminal summary: ``checks``, ``test`` and
+    ``expected`` (a finding in a test that passed: it expected it, with ``pytest.raises``).
+    The finding's status stays its verdict: the report is about gradients, not tests."""
     from gradcheck.reporting import CaseOutcome
 
     by_function: dict[str, list[tuple[Report, float]]] = {}
@@ -363,8 +371,10 @@ def _outcomes(item: pytest.Item, records: list[tuple[Report, float]]) -> list[di
             None if line is None else line + 1,
         )
         count = f" ({len(group)} checks)" if len(group) > 1 else ""
+        expected = test_passed and not shown.passed
+        message = ("expected by its test: " if expected else "") + outcome.message + count
         data = outcome.to_dict()
-        data.update(message=outcome.message + count, checks=len(group), test=item.nodeid)
+        data.update(message=message, checks=len(group), test=item.nodeid, expected=expected)
         outcomes.append(data)
     return outcomes
 
@@ -418,6 +428,9 @@ class _Collector:
         seconds = sum(o["duration"] for o in outcomes)
         statuses = [o["status"] for o in outcomes]
         verdicts = ", ".join(f"{s} {statuses.count(s)}" for s in STATUSES if s in statuses)
+        expected = sum(o["expected"] for o in outcomes)
+        if expected:
+            verdicts += f" ({expected} expected by passing tests)"
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "gradcheck")
         write(f"{_count(checks, 'check')} in {_count(tests, 'test')} ({seconds:.2f}s): {verdicts}")

@@ -89,6 +89,8 @@ def test_passing_and_failing_checks(project: pytest.Pytester) -> None:
             "test_passing_and_failing_checks.py:8: GradientError",
             "*- Captured gradcheck call -*",
             "gradcheck FAIL: loss *",
+            "*= gradcheck =*",
+            "3 checks in 3 tests (*s): pass 1, fail 2 (1 expected by passing tests)",
         ]
     )
     # The failure points at the test's line: no frame from gradcheck or from the plugin.
