@@ -32,6 +32,11 @@ from .adapters import get_adapter
 
 
 def _name(fn: Callable[..., Any]) -> str:
+    """How the report names fn: a method bound to a class by that class (a custom autograd
+    Function's `MySoftplus.apply`, not the inherited `Function.apply`)."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type) and hasattr(fn, "__name__"):
+        return f"{owner.__qualname__}.{fn.__name__}"
     return str(getattr(fn, "__qualname__", None) or type(fn).__name__)
 
 

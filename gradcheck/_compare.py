@@ -138,10 +138,12 @@ def compare(
         nonfinite = ~a_finite & ~kinked
         mismatch = a_finite & resolved & ~kinked & (np.abs(analytic - numeric) > allowed)
         magnitude = np.maximum(np.abs(analytic), np.abs(numeric))
+        # What the numbers resolve, without the slack the user granted with atol/rtol.
+        own = allowed - tolerance.atol - tolerance.rtol * np.abs(numeric)
         settled = resolved & (
-            (allowed < 0.5 * magnitude)  # a wrong value of this size would have been seen
-            | (allowed <= NEGLIGIBLE * scale)  # too small to matter beside the largest entries
-            | ((scale == 0) & (magnitude <= allowed))  # an identically zero derivative
+            (own < 0.5 * magnitude)  # a wrong value of this size would have been seen
+            | (own <= NEGLIGIBLE * scale)  # too small to matter beside the largest entries
+            | ((scale == 0) & (magnitude <= own))  # an identically zero derivative
         )
         unresolved = a_finite & ~kinked & ~mismatch & ~settled
         return Comparison(allowed, mismatch, nonfinite, kinked, unresolved)

@@ -306,12 +306,14 @@ def adjoint(
     slack = zeros if resolution is None else resolution / ctx.tolerance.safety
     other = Numbers(forward, slack, zeros, zeros, zeros)
     result = compare(reverse, other, eps_a=ctx.eps_a, tolerance=ctx.tolerance, scale=scale)
-    if undecidable is not None:
-        result = replace(
-            result,
-            mismatch=result.mismatch & ~undecidable,
-            unresolved=result.unresolved | (result.mismatch & undecidable),
-        )
+    # Both routes are exact up to rounding: only entries the differences could not decide
+    # leave a disagreement unresolved (the resolution of differences is not this check's).
+    undecided = np.zeros_like(result.mismatch) if undecidable is None else undecidable
+    result = replace(
+        result,
+        mismatch=result.mismatch & ~undecided,
+        unresolved=result.mismatch & undecided,
+    )
     cause = (
         (
             "forward and reverse mode disagree by more than rounding: one of the two rules is "
