@@ -178,6 +178,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_Collector(config), _COLLECTOR)
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """The run-wide defaults in the header, so that a CI log says how its checks ran."""
+    settings = config.stash[_SETTINGS]
+    parts = [f"{k}={v}" for k, v in settings.defaults.items()]
+    if settings.report_dir is not None:
+        parts.append(f"report={settings.report_dir}")
+    return f"gradcheck: {', '.join(parts)}" if parts else None
+
+
 def _marker_options(item: pytest.Item) -> dict[str, Any]:
     """The gradcheck marks of `item` merged, the closest (the test's own) winning.
 

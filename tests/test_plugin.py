@@ -246,7 +246,11 @@ def test_show_marked(gradcheck):
     ("ini", "args", "expected"),
     [
         ("", [], ["MODE=full SEED=0", "MARKED MODE=full SEED=11"]),
-        ("gradcheck_mode = fast\ngradcheck_seed = 5", [], ["MODE=fast SEED=5", "*SEED=11"]),
+        (
+            "gradcheck_mode = fast\ngradcheck_seed = 5",
+            [],
+            ["gradcheck: mode=fast, seed=5", "MODE=fast SEED=5", "*SEED=11"],
+        ),
         (
             "gradcheck_mode = fast\ngradcheck_seed = 5",
             ["--gradcheck-mode=full", "--gradcheck-seed=9"],
