@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from .. import Report, check
 from .._cases import Case, declared_cases
 from .synth import Target, UnsynthesisableError, describe, inputs_for, recognise, source_line
-from .targets import Unit
+from .targets import Unit, shown
 
 Thunk = Callable[[dict[str, Any]], "Report | str"]  # check defaults -> a report or a skip reason
 
@@ -44,7 +45,7 @@ def load(unit: Unit) -> ModuleType:
         return importlib.import_module(unit.module)
     assert unit.path is not None
     path = Path(unit.path)
-    name = f"gradcheck_audit.{path.stem}_{abs(hash(path)):x}"
+    name = f"gradcheck_audit_{path.stem}_{zlib.crc32(str(path).encode()):08x}"  # unique, stable
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
@@ -123,7 +124,6 @@ def _named(unit: Unit, found: list[tuple[str, str, Candidate]]) -> list[Candidat
     for name, (_, _, candidate) in zip(names, found, strict=True):
         seen[name] += 1
         unique = name if seen[name] == 1 and names.count(name) == 1 else f"{name}#{seen[name]}"
-        named.append(
-            Candidate(f"{unit.label}::{unique}", candidate.file, candidate.line, candidate.run)
-        )
+        file = None if candidate.file is None else shown(candidate.file)
+        named.append(Candidate(f"{unit.label}::{unique}", file, candidate.line, candidate.run))
     return named

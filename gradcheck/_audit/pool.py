@@ -224,7 +224,16 @@ class Audit:
         self.unimportable.append(unit.label)
         duration = time.perf_counter() - start
         raise _UnimportableError(
-            CaseOutcome(unit.label, "error", duration, unit.path, None, None, reason, text)
+            CaseOutcome(
+                unit.label,
+                "error",
+                duration,
+                unit.label if unit.path else None,
+                None,
+                None,
+                reason,
+                text,
+            )
         )
 
     def _stop_if_stopping(self) -> None:

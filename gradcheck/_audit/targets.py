@@ -41,15 +41,20 @@ def _is_test(path: Path) -> bool:
     )
 
 
-def _label(path: Path) -> str:
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as reports show it: relative to the working folder when inside it.
+
+    CI annotations need paths relative to the checkout, where the audit runs.
+    """
+    resolved = Path(path).resolve()
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return resolved.as_posix()
 
 
 def _file_unit(path: Path) -> Unit:
-    return Unit(str(path.resolve()), None, _label(path))
+    return Unit(str(path.resolve()), None, shown(path))
 
 
 def _module_units(name: str) -> list[Unit]:

@@ -20,7 +20,7 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em;
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
 table { border-collapse: collapse; margin: .5em 0; }
 td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
-pre { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 12px; }
+pre { background: #f6f8fa; padding: .8em; white-space: pre-wrap; font-size: 12px; }
 .status { font-weight: 600; padding: 0 .4em; border-radius: .3em; color: #fff; }
 .pass { background: #1e8449; } .skipped { background: #7f8c8d; } .finding { background: #c0392b; }
 .partial { background: #fdebd0; border: 1px solid #e67e22; padding: .6em; }

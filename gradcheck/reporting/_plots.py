@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 Plot = tuple[str, str]  # (title, svg markup)
+RATIO_FLOOR = 1e-6  # |diff| / tolerance shown at least this: an exact 0 would stretch log axes
 
 
 def have_matplotlib() -> bool:
@@ -44,13 +45,19 @@ def _leaf(where: str) -> str:
     return match.group(1) if match else head
 
 
+def _shown_checks(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The checks whose entries tell the story: those with a finding, else all of them."""
+    checks = list(report.get("checks", ()))
+    return [c for c in checks if c.get("verdict") != "pass"] or checks
+
+
 def _ratios(report: Mapping[str, Any]) -> Iterator[tuple[str, float]]:
-    for check in report.get("checks", ()):
+    for check in _shown_checks(report):
         for entry in check.get("worst", ()):
             tol = float(entry["tolerance"])
             diff = abs(float(entry["analytic"]) - float(entry["numeric"]))
             if tol > 0 and math.isfinite(diff):
-                yield _leaf(str(entry["where"])), max(diff, 1e-300) / tol
+                yield _leaf(str(entry["where"])), max(diff / tol, RATIO_FLOOR)
 
 
 def _svg(draw: Callable[[Any], None], salt: str, size: tuple[float, float] = (6.4, 3.2)) -> str:
@@ -69,7 +76,7 @@ def _svg(draw: Callable[[Any], None], salt: str, size: tuple[float, float] = (6.
 
 
 def _worst(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
-    entries = [(c["kind"], e) for c in report.get("checks", ()) for e in c.get("worst", ())]
+    entries = [(c["kind"], e) for c in _shown_checks(report) for e in c.get("worst", ())]
     entries = [(k, e) for k, e in entries if float(e["tolerance"]) > 0][:12]
     if not entries:
         return None
@@ -78,7 +85,8 @@ def _worst(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
         axes = figure.add_subplot()
         labels = [f"{k}: {e['where']}" for k, e in entries]
         y = range(len(entries))
-        diff = [max(abs(e["analytic"] - e["numeric"]), 1e-300) for _, e in entries]
+        floor = RATIO_FLOOR * min(e["tolerance"] for _, e in entries)
+        diff = [max(abs(e["analytic"] - e["numeric"]), floor) for _, e in entries]
         axes.barh(y, diff, color="#c0392b", label="|analytic − numeric|")
         axes.scatter(
             [e["tolerance"] for _, e in entries],
@@ -90,7 +98,7 @@ def _worst(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
             zorder=3,
         )
         axes.scatter(
-            [max(e["bound"], 1e-300) for _, e in entries],
+            [max(e["bound"], floor) for _, e in entries],
             y,
             marker="x",
             color="#2471a3",
@@ -108,7 +116,7 @@ def _worst(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
 def _v_curves(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
     curves = [
         (e, e["curve"])
-        for c in report.get("checks", ())
+        for c in _shown_checks(report)
         for e in c.get("worst", ())
         if isinstance(e.get("curve"), Mapping) and e["curve"].get("step")
     ][:4]
@@ -118,7 +126,10 @@ def _v_curves(report: Mapping[str, Any]) -> Callable[[Any], None] | None:
     def draw(figure: Any) -> None:
         axes = figure.add_subplot()
         for entry, curve in curves:
-            error = [max(abs(v - entry["analytic"]), 1e-300) for v in curve["estimate"]]
+            error = [
+                max(abs(v - entry["analytic"]), RATIO_FLOOR * entry["tolerance"])
+                for v in curve["estimate"]
+            ]
             (line,) = axes.loglog(curve["step"], error, "o-", ms=3, label=str(entry["where"]))
             axes.axvline(entry["step"], color=line.get_color(), ls=":", lw=1)
         axes.set_xlabel("step h")
