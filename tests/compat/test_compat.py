@@ -58,6 +58,7 @@ def test_the_error_is_torchs_and_ours():
     from gradcheck.compat import gradcheck
 
     error_type = importlib.import_module("torch.autograd.gradcheck").GradcheckError
+
     class Wrong(torch.autograd.Function):
         @staticmethod
         def forward(ctx, t):
