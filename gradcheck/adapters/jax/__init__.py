@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ..._differentiable import Differentiable
-from .._common import Adapter, Wrt, complex_input, describe, select_positions
+from .._common import Adapter, Wrt, describe, select_positions
 from ._flat import JaxFlat
 from ._pytree import COMPLEX, FLOAT, JaxFunction, kind_of
 
@@ -20,7 +20,8 @@ __all__ = ["JaxAdapter", "JaxFlat"]
 
 
 class JaxAdapter(Adapter):
-    """JAX arrays and pytrees of them; jitted functions, custom_vjp/custom_jvp rules."""
+    """JAX arrays and pytrees of them (complex ones as real and imaginary parts); jitted
+    functions, custom_vjp/custom_jvp rules."""
 
     framework: ClassVar[str] = "jax"
 
@@ -43,13 +44,10 @@ class JaxAdapter(Adapter):
     ) -> Differentiable:
         jax = self._jax
         floats, kinds = [], []
-        for i, arg in enumerate(inputs):
+        for arg in inputs:
             pairs, treedef = jax.tree_util.tree_flatten_with_path(arg)
             leaf_kinds = [kind_of(jax, leaf, treedef.num_nodes == 1) for _, leaf in pairs]
-            for (path, leaf), kind in zip(pairs, leaf_kinds, strict=True):
-                if kind == COMPLEX:
-                    raise complex_input(f"input[{i}]{jax.tree_util.keystr(path)}", leaf)
-            floats.append(FLOAT in leaf_kinds)
+            floats.append(FLOAT in leaf_kinds or COMPLEX in leaf_kinds)
             if treedef.num_nodes == 1:
                 kinds.append(describe(arg))
             else:

@@ -36,6 +36,9 @@ FORWARD_OF_CUSTOM_VJP = (
     "forward mode is not defined for a jax.custom_vjp function (it only has a reverse rule); "
     "use jax.custom_jvp to give it one"
 )
+REVERSE_UNDEFINED = (
+    "reverse mode is not defined for this function ({reason}): it is checked in forward mode only"
+)
 
 
 class JaxFlat(Differentiable):
@@ -157,16 +160,15 @@ class JaxFlat(Differentiable):
                     try:
                         return np.asarray(self._jitted[kind](*arrays), dtype=np.float64)
                     except Exception as exc:
-                        if _is_forward_of_custom_vjp(exc):
+                        if _one_mode_only(exc):
                             raise
                         result = np.asarray(self._single[kind](*arrays), dtype=np.float64)
                         self._jit_ok = False  # only once the eager call has worked
                         self._note(f"evaluated without jax.jit, which failed: {first_line(exc)}")
                         return result
                 return np.asarray(self._single[kind](*arrays), dtype=np.float64)
-            except TypeError as exc:
-                if _is_forward_of_custom_vjp(exc):
-                    raise Unsupported(FORWARD_OF_CUSTOM_VJP) from exc
+            except Exception as exc:
+                _raise_if_one_mode_only(exc)
                 raise
 
     def _vmapped(
@@ -187,8 +189,7 @@ class JaxFlat(Differentiable):
                     out = self._batched[kind](*args, self._jax.device_put(pad_rows(chunk, size)))
                     parts.append(np.asarray(out, dtype=np.float64)[: len(chunk)])
         except Exception as exc:
-            if _is_forward_of_custom_vjp(exc):
-                raise Unsupported(FORWARD_OF_CUSTOM_VJP) from exc
+            _raise_if_one_mode_only(exc)
             raise
         return np.concatenate(parts).reshape(len(rows), width)
 
@@ -203,3 +204,23 @@ def _power_of_two_below(k: int) -> int:
 
 def _is_forward_of_custom_vjp(exc: BaseException) -> bool:
     return isinstance(exc, TypeError) and "custom_vjp" in str(exc) and "jvp" in str(exc)
+
+
+def _is_reverse_undefined(exc: BaseException) -> bool:
+    """JAX cannot transpose the code: `lax.while_loop`, `fori_loop` with dynamic bounds."""
+    return isinstance(exc, ValueError) and "Reverse-mode differentiation does not work" in str(exc)
+
+
+def _one_mode_only(exc: BaseException) -> bool:
+    """The code is differentiable in one mode only: not a failure to trace or to vectorise."""
+    return _is_forward_of_custom_vjp(exc) or _is_reverse_undefined(exc)
+
+
+def _raise_if_one_mode_only(exc: BaseException) -> None:
+    """`Unsupported` with the reason, for a mode JAX cannot differentiate this code in (the
+    checker then checks the other mode only, with a note)."""
+    if _is_forward_of_custom_vjp(exc):
+        raise Unsupported(FORWARD_OF_CUSTOM_VJP) from exc
+    if _is_reverse_undefined(exc):
+        reason = first_line(exc).split(" Try ")[0]
+        raise Unsupported(REVERSE_UNDEFINED.format(reason=reason)) from exc

@@ -6,17 +6,31 @@ checked entries, named by their key paths ("input[0]['w']"); integer and other l
 they are. All float leaves (checked or not, kwargs included) are promoted to float64 copies and
 every call runs inside `jax.enable_x64(True)`, a scoped context: the global `jax_enable_x64`
 flag, and so the user's float32 program and its jit caches, are never touched.
+
+Note: complex numbers in JAX
+    A complex leaf (input or output) is two real leaves of its shape, "<name>.real" and
+    "<name>.imag", in the flat vector; complex inputs are promoted to complex128. The flat
+    function builds z = re + i·im, runs the user's code and returns the real and imaginary
+    parts of complex outputs, so f stays a map R^n -> R^m and its JVP, VJP and Hessians come
+    from JAX's own transposition of `complex`, `real` and `imag`. That composition checks
+    JAX's convention for grad/vjp of complex functions: vjp(f)(ct) = ct·f'(z) for holomorphic
+    f, no conjugation (`jax.grad(f, holomorphic=True)` is its ct = 1 case), so the real-view
+    VJP of a real cotangent (gr, gi) equals (Re r, -Im r) of r = vjp(f)(gr - i·gi). A custom
+    rule written in another convention (torch's conjugate Wirtinger one: ct·conj(f'(z))) fails,
+    with exactly the entries that couple real and imaginary parts flipped. The same formula
+    converts a user's complex derivatives (`native_outputs`, `flat_inputs`).
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..._differentiable import leaves_of
+from ..._differentiable import Leaf, leaves_of
 from ..._errors import UsageError
 from .._common import describe, part, validate_point
 from ._flat import JaxFlat
@@ -42,6 +56,26 @@ def _dtype(leaf: Any) -> np.dtype[Any]:
     return np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.result_type(leaf)
 
 
+def _real_dtype(dtype: np.dtype[Any]) -> str:
+    """The dtype of the real and imaginary parts of a complex dtype (complex64 -> float32)."""
+    return str(np.finfo(dtype).dtype)
+
+
+def _parts(name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> list[tuple[str, Any, str]]:
+    """The (name, shape, dtype) of one flat-vector leaf, or of the two parts of a complex one."""
+    if np.issubdtype(dtype, np.complexfloating):
+        part_dtype = _real_dtype(dtype)
+        return [(f"{name}.real", shape, part_dtype), (f"{name}.imag", shape, part_dtype)]
+    return [(name, shape, str(dtype))]
+
+
+COMPLEX_NOTE = (
+    "complex values are checked as their real and imaginary parts (.real/.imag), against "
+    "JAX's convention for grad/vjp of complex functions: vjp(f)(ct) = ct·f'(z) for "
+    "holomorphic f, no conjugation"
+)
+
+
 class JaxFunction(JaxFlat):
     """fn(*inputs, **kwargs) of JAX arrays and pytrees, as a function of the `wrt` inputs."""
 
@@ -64,7 +98,9 @@ class JaxFunction(JaxFlat):
             for pairs, treedef in flat
         ]
         # (position, leaf index) of every checked leaf, in flat-vector order
-        self._checked = [(p, j) for p in positions for j, k in enumerate(kinds[p]) if k == FLOAT]
+        self._checked = [
+            (p, j) for p in positions for j, k in enumerate(kinds[p]) if k in (FLOAT, COMPLEX)
+        ]
         with jax.enable_x64(True):
             self._leaves64 = [
                 [self._promote(leaf, kinds[p][j]) for j, (_, leaf) in enumerate(pairs)]
@@ -72,18 +108,31 @@ class JaxFunction(JaxFlat):
             ]
             self._kwargs64 = tu.tree_map(lambda a: self._promote(a, kind_of(jax, a, False)), kwargs)
         user_leaves = [[leaf for _, leaf in pairs] for pairs, _ in flat]
-        named = []
+        named: list[tuple[str, Any, str]] = []
+        widths = []  # flat-vector leaves per checked leaf: 2 for a complex one
         for p, j in self._checked:
             leaf = user_leaves[p][j]
             name = f"input[{p}]{tu.keystr(self._paths[p][j])}"
             dtype = _dtype(leaf)
             if not isinstance(leaf, jax.Array):  # NumPy float64 is float32 to JAX without x64
                 dtype = jax.dtypes.canonicalize_dtype(dtype)
-            validate_point(name, np.asarray(self._leaves64[p][j]))
-            named.append((name, tuple(np.shape(leaf)), str(dtype)))
+            value = np.asarray(self._leaves64[p][j])
+            validate_point(name, value.real)
+            validate_point(name, value.imag)
+            leaf_parts = _parts(name, tuple(np.shape(leaf)), dtype)
+            named += leaf_parts
+            widths.append(len(leaf_parts))
         inputs = leaves_of(named)
-        self._slots = inputs  # where each checked leaf sits in x (self.inputs, set later)
-        x0 = np.concatenate([np.asarray(self._leaves64[p][j]).ravel() for p, j in self._checked])
+        # where each checked leaf sits in x (self.inputs, set later): one leaf, or re and im
+        starts = np.cumsum([0, *widths])
+        self._slots = [inputs[a:b] for a, b in itertools.pairwise(starts)]
+        x0 = np.concatenate(
+            [
+                np.asarray(part_of(self._leaves64[p][j])).ravel()
+                for (p, j), slot in zip(self._checked, self._slots, strict=True)
+                for part_of in ((np.real, np.imag) if len(slot) == 2 else (np.asarray,))
+            ]
+        )
         notes = self._input_notes(kinds, user_leaves, positions)
 
         with jax.enable_x64(True):
@@ -93,27 +142,36 @@ class JaxFunction(JaxFlat):
             except Exception:  # untraceable code: run it (a user error propagates from here)
                 result = fn(*self._rebuild(x0_jax), **self._kwargs64)
         out_pairs, self._out_treedef = tu.tree_flatten_with_path(result)
-        out_named, eps = [], float(np.finfo(np.float64).eps)
+        out_named: list[tuple[str, Any, str]] = []
+        eps = float(np.finfo(np.float64).eps)
+        self._out_complex = []
         for path, value in out_pairs:
             name = f"output{tu.keystr(path)}"
             dtype = _dtype(value)
-            if jnp.issubdtype(dtype, jnp.complexfloating):
-                raise UsageError(f"{name} is complex ({dtype}): only real outputs are checked")
-            if not jnp.issubdtype(dtype, jnp.floating):
+            if not jnp.issubdtype(dtype, jnp.inexact):
                 raise UsageError(
                     f"{name} is {describe(value)}: a differentiable output must be floating "
                     "point; return it separately or cast it to float"
                 )
             eps = max(eps, float(jnp.finfo(dtype).eps))
-            out_named.append((name, tuple(np.shape(value)), str(dtype)))
+            self._out_complex.append(bool(jnp.issubdtype(dtype, jnp.complexfloating)))
+            out_named += _parts(name, tuple(np.shape(value)), dtype)
         outputs = leaves_of(out_named)
         if not sum(leaf.size for leaf in outputs):
             raise UsageError("output is empty: there is nothing to differentiate")
+        if any(self._out_complex) or any(len(slot) == 2 for slot in self._slots):
+            notes = (*notes, COMPLEX_NOTE)
 
         def flat_fn(x: Any) -> Any:
             out = fn(*self._rebuild(x), **self._kwargs64)
-            parts = [jnp.ravel(jnp.asarray(v)).astype(jnp.float64) for v in tu.tree_leaves(out)]
-            return jnp.concatenate(parts)
+            parts = []
+            for v in tu.tree_leaves(out):
+                flat = jnp.ravel(jnp.asarray(v))
+                if jnp.iscomplexobj(flat):
+                    parts += [jnp.real(flat), jnp.imag(flat)]
+                else:
+                    parts.append(flat)
+            return jnp.concatenate([p.astype(jnp.float64) for p in parts])
 
         super().__init__(flat_fn, x0, inputs, outputs, eps=eps, notes=notes, positions=positions)
 
@@ -122,6 +180,8 @@ class JaxFunction(JaxFlat):
         jnp = self._jax.numpy
         if kind == FLOAT:
             return jnp.asarray(np.asarray(leaf, dtype=np.float64))
+        if kind == COMPLEX:
+            return jnp.asarray(np.asarray(leaf, dtype=np.complex128))
         return np.array(leaf, copy=True) if isinstance(leaf, np.ndarray) else leaf
 
     def _input_notes(
@@ -149,8 +209,8 @@ class JaxFunction(JaxFlat):
         """All positional arguments, the checked float leaves taken from the flat x."""
         tu = self._jax.tree_util
         leaves = [list(ls) for ls in self._leaves64]
-        for (p, j), leaf in zip(self._checked, self._slots, strict=True):
-            leaves[p][j] = part(x, leaf)
+        for (p, j), slot in zip(self._checked, self._slots, strict=True):
+            leaves[p][j] = _join(x, slot)
         return [tu.tree_unflatten(td, ls) for td, ls in zip(self._treedefs, leaves, strict=True)]
 
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
@@ -162,14 +222,33 @@ class JaxFunction(JaxFlat):
             return tuple(self._rebuild(self._jax.numpy.asarray(x, dtype=np.float64)))
 
     def native_outputs(self, flat: np.ndarray) -> Any:
-        """A flat output-sized vector in the pytree structure of fn's result (a cotangent)."""
-        jnp = self._jax.numpy
+        """A flat output-sized vector in the pytree structure of fn's result (a cotangent).
+
+        A complex output's cotangent is gr - i·gi (see "Note: complex numbers in JAX").
+        """
         with self._jax.enable_x64(True):
-            parts = [jnp.asarray(part(flat, o), dtype=np.float64) for o in self.outputs]
+            parts = self._cotangents(flat, [None] * len(self._out_complex))
         return self._jax.tree_util.tree_unflatten(self._out_treedef, parts)
 
+    def _cotangents(self, flat: Any, dtypes: Sequence[Any]) -> list[Any]:
+        """One cotangent per output leaf of fn, in `dtypes` (None: float64/complex128)."""
+        jnp = self._jax.numpy
+        leaves, out, i = self.outputs, [], 0
+        for is_complex, dtype in zip(self._out_complex, dtypes, strict=True):
+            if is_complex:
+                value = jnp.asarray(part(flat, leaves[i]) - 1j * part(flat, leaves[i + 1]))
+                out.append(value.astype(dtype or jnp.complex128))
+                i += 2
+            else:
+                out.append(jnp.asarray(part(flat, leaves[i])).astype(dtype or jnp.float64))
+                i += 1
+        return out
+
     def native_tangents(self, flat: np.ndarray) -> tuple[Any, ...]:
-        """One tangent per checked input, shaped like it; non-float leaves get float0 zeros."""
+        """One tangent per checked input, shaped like it; non-float leaves get float0 zeros.
+
+        A complex leaf's tangent is dre + i·dim.
+        """
         jax = self._jax
         with jax.enable_x64(True):
             tangents = []
@@ -182,10 +261,9 @@ class JaxFunction(JaxFlat):
                     else leaf
                     for leaf in self._leaves64[p]
                 ]
-                for leaf, (q, j) in zip(self.inputs, self._checked, strict=True):
+                for slot, (q, j) in zip(self._slots, self._checked, strict=True):
                     if q == p:
-                        chunk = part(flat, leaf)
-                        leaves[j] = jax.numpy.asarray(chunk, dtype=np.float64)
+                        leaves[j] = jax.numpy.asarray(_join(flat, slot))
                 tangents.append(jax.tree_util.tree_unflatten(self._treedefs[p], leaves))
         return tuple(tangents)
 
@@ -211,17 +289,18 @@ class JaxFunction(JaxFlat):
             for path, value in tu.tree_flatten_with_path(tree)[0]:
                 found[(p, tu.keystr(path))] = value
         flat = []
-        for leaf, (p, j) in zip(self.inputs, self._checked, strict=True):
+        for slot, (p, j) in zip(self._slots, self._checked, strict=True):
+            name = slot[0].name.removesuffix(".real") if len(slot) == 2 else slot[0].name
             value = found.get((p, tu.keystr(self._paths[p][j])))
             if value is None:
-                raise UsageError(f"the derivative has no entry for {leaf.name}")
-            arr = np.asarray(value, dtype=np.float64)
-            if arr.shape != leaf.shape:
+                raise UsageError(f"the derivative has no entry for {name}")
+            arr = np.asarray(value)
+            if arr.shape != slot[0].shape:
                 raise UsageError(
-                    f"the derivative's entry for {leaf.name} has shape {arr.shape}, "
-                    f"expected {leaf.shape}"
+                    f"the derivative's entry for {name} has shape {arr.shape}, "
+                    f"expected {slot[0].shape}"
                 )
-            flat.append(arr.ravel())
+            flat += _real_view(arr, complex_leaf=len(slot) == 2)
         return np.concatenate(flat)
 
     def native_vjp(self, u: np.ndarray) -> np.ndarray | None:
@@ -243,9 +322,7 @@ class JaxFunction(JaxFlat):
         def pulled_back(primals: list[Any], u: Any) -> Any:
             out, pullback = jax.vjp(of_checked, *primals)
             out_leaves, treedef = tu.tree_flatten(out)
-            cotangent = [
-                part(u, o).astype(_dtype(v)) for o, v in zip(self.outputs, out_leaves, strict=True)
-            ]
+            cotangent = self._cotangents(u, [_dtype(v) for v in out_leaves])
             return pullback(tu.tree_unflatten(treedef, cotangent))
 
         with warnings.catch_warnings():  # JAX's float64 truncation warnings are the user's
@@ -255,4 +332,28 @@ class JaxFunction(JaxFlat):
                 grads = jax.jit(pulled_back)(primals, u_jax)
             except Exception:  # untraceable code: eagerly (a user error propagates from here)
                 grads = pulled_back(primals, u_jax)
-        return np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+        return np.concatenate(
+            [
+                view
+                for g, slot in zip(grads, self._slots, strict=True)
+                for view in _real_view(np.asarray(g), complex_leaf=len(slot) == 2)
+            ]
+        )
+
+
+def _join(x: Any, slot: Sequence[Leaf]) -> Any:
+    """One checked leaf from the flat x (NumPy or JAX): its part, or re + i·im if complex."""
+    if len(slot) == 2:
+        return part(x, slot[0]) + 1j * part(x, slot[1])
+    return part(x, slot[0])
+
+
+def _real_view(arr: np.ndarray, *, complex_leaf: bool) -> list[np.ndarray]:
+    """A derivative r of one input leaf as flat float64 parts: (Re r, -Im r) if complex.
+
+    See "Note: complex numbers in JAX": JAX's cotangent of z = x + i·y is the conjugate of
+    (dL/dx + i·dL/dy), so the imaginary part changes sign.
+    """
+    if complex_leaf:
+        return [arr.real.astype(np.float64).ravel(), -arr.imag.astype(np.float64).ravel()]
+    return [np.asarray(arr, dtype=np.float64).ravel()]

@@ -267,8 +267,7 @@ def test_detection_of_jax_objects() -> None:
     [
         ((jnp.arange(3),), "no floating-point input"),
         (({"a": jnp.arange(3), "b": jnp.array(True)},), "without float leaves"),
-        ((jnp.ones(2, dtype=jnp.complex64),), "complex"),
-        (({"z": jnp.ones(2, dtype=jnp.complex64), "x": jnp.ones(2)},), r"input\[0\]\['z'\]"),
+        (({"z": jnp.array([1j, jnp.inf], dtype=jnp.complex64)},), r"input\[0\]\['z'\].*finite"),
         ((jnp.array([1.0, jnp.nan]),), "finite"),
     ],
 )
@@ -279,11 +278,9 @@ def test_bad_inputs_are_usage_errors(inputs: tuple[Any, ...], match: str) -> Non
         gc.check(lambda *a: jnp.sum(jnp.ones(2)), *inputs)
 
 
-def test_integer_and_complex_outputs_are_usage_errors() -> None:
+def test_integer_outputs_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="floating point"):
         _bind(lambda x: (x, jnp.argmax(x)), jnp.ones(2))
-    with pytest.raises(UsageError, match="complex"):
-        _bind(lambda x: x * 1j, jnp.ones(2))
 
 
 # ---------------------------------------------------------------- verdicts, end to end
