@@ -7,6 +7,7 @@ into a `TorchFlat` and `Outputs` names and flattens what the code returns.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,6 @@ from ..._errors import UsageError
 from .._common import (
     Wrt,
     check_output_size,
-    complex_input,
     describe,
     dtype_name,
     flatten,
@@ -63,38 +63,48 @@ class TorchBinding:
 
         for name, tensor in zip(self.names, self.originals, strict=True):
             validate_tensor(name, tensor)
-            validate_point(name, as_numpy(tensor))
+            validate_point(name, flat_numpy(tensor))
         inputs = leaves_of(
             [
-                (name, tuple(t.shape), dtype_name(t))
+                triple
                 for name, t in zip(self.names, self.originals, strict=True)
+                for triple in leaf_triples(name, t)
             ]
         )
-        x0 = np.concatenate([as_numpy(t).reshape(-1) for t in self.originals])
+        x0 = np.concatenate([flat_numpy(t) for t in self.originals])
         device = self.originals[0].device
-        call = self.call
+        call, originals = self.call, self.originals
 
         def split(x: np.ndarray) -> list[torch.Tensor]:
-            return [
-                torch.as_tensor(part(x, leaf).copy(), dtype=torch.float64, device=device)
-                for leaf in inputs
-            ]
+            return join(
+                [
+                    torch.as_tensor(part(x, leaf).copy(), dtype=torch.float64, device=device)
+                    for leaf in inputs
+                ],
+                originals,
+            )
 
         with float64_default():
             outputs = Outputs(call(split(x0)))
 
         def flat(xt: torch.Tensor) -> torch.Tensor:
             # clone: user code may write into its inputs; xt must stay the point asked for.
-            return outputs.flat(call([part(xt, leaf).clone() for leaf in inputs]))
+            return outputs.flat(call(join([part(xt, leaf).clone() for leaf in inputs], originals)))
 
         def batched(xt: torch.Tensor) -> torch.Tensor:  # views; TorchFlat guards the input
-            return outputs.flat(call([part(xt, leaf) for leaf in inputs]))
+            return outputs.flat(call(join([part(xt, leaf) for leaf in inputs], originals)))
 
         hooks = Hooks(
             inputs=lambda x: self.args_of(split(np.asarray(x, dtype=np.float64))),
             outputs=lambda vec: outputs.native(np.asarray(vec, dtype=np.float64), device),
             tangents=lambda vec: tuple(split(np.asarray(vec, dtype=np.float64))),
         )
+        notes = [
+            f"complex {name} checked as its real and imaginary parts (torch's conjugate "
+            "Wirtinger convention, as torch.autograd.gradcheck checks it)"
+            for name, t in zip(self.names, self.originals, strict=True)
+            if t.is_complex()
+        ]
         native = None if self.native_call is None else self._native(outputs)
         function = TorchFlat(
             flat,
@@ -104,7 +114,7 @@ class TorchBinding:
             outputs.leaves,
             device=device,
             eps=outputs.eps,
-            notes=(*self.notes, *outputs.notes),
+            notes=(*self.notes, *notes, *outputs.notes),
             native=native,
             hooks=hooks,
         )
@@ -134,14 +144,13 @@ class TorchBinding:
                 named = flatten(native_call(pieces), "output", is_tensor)
                 kept = [value for (_, value), keep in zip(named, outputs.keep, strict=True) if keep]
                 ys, cotangents = [], []
-                for value, leaf in zip(kept, outputs.leaves, strict=True):
+                for value, group in zip(kept, outputs.groups, strict=True):
                     if is_tensor(value) and value.requires_grad:
                         ys.append(value)
-                        cotangents.append(
-                            torch.as_tensor(part(u, leaf).copy(), device=value.device).to(
-                                value.dtype
-                            )
+                        (cotangent,) = join(
+                            [torch.as_tensor(part(u, leaf).copy()) for leaf in group], [value]
                         )
+                        cotangents.append(cotangent.to(value.device, value.dtype))
                 grads = (
                     torch.autograd.grad(ys, pieces, cotangents, allow_unused=True)
                     if ys
@@ -149,7 +158,9 @@ class TorchBinding:
                 )
             return np.concatenate(
                 [
-                    np.zeros(p.numel()) if g is None else as_numpy(g).reshape(-1)
+                    np.zeros(2 * p.numel() if p.is_complex() else p.numel())
+                    if g is None
+                    else flat_numpy(g)
                     for p, g in zip(pieces, grads, strict=True)
                 ]
             )
@@ -158,17 +169,18 @@ class TorchBinding:
 
 
 class Outputs:
-    """The float leaves of fn's result: which are checked, their names, how to flatten them."""
+    """The float leaves of fn's result: which are checked, their names, how to flatten them.
+
+    A complex output is two leaves, "<name>.real" and "<name>.imag" (`groups` keeps them
+    together per output), as torch.autograd.gradcheck checks it: two real outputs.
+    """
 
     def __init__(self, template: Any) -> None:
         named = flatten(template, "output", is_tensor)
         self.template, self.keep, triples, self.notes = template, [], [], []
         self.eps = float(np.finfo(np.float64).eps)
+        sizes = []
         for name, value in named:
-            if is_tensor(value) and value.is_complex():
-                raise UsageError(
-                    f"{name} is complex ({dtype_name(value)}): only real outputs are checked"
-                )
             floating = is_float_tensor(value) or isinstance(value, float)
             self.keep.append(floating)
             if not floating:
@@ -176,8 +188,19 @@ class Outputs:
                 continue
             if is_tensor(value):
                 self.eps = max(self.eps, _eps_of(value))
-            triples.append((name, tuple(np.shape(value)), dtype_name(value)))
+                parts = leaf_triples(name, value)
+                if value.is_complex():
+                    self.notes.append(
+                        f"complex {name} checked as its real and imaginary parts, as "
+                        "torch.autograd.gradcheck checks it"
+                    )
+            else:
+                parts = [(name, (), "float64")]
+            triples += parts
+            sizes.append(len(parts))
         self.leaves: tuple[Leaf, ...] = leaves_of(triples)
+        starts = itertools.accumulate(sizes, initial=0)
+        self.groups = [self.leaves[a:b] for a, b in itertools.pairwise(starts)]
         if not sum(leaf.size for leaf in self.leaves):
             raise UsageError(
                 "the function has no non-empty floating-point output to "
@@ -196,11 +219,10 @@ class Outputs:
                 f"point ({len(named)} leaves instead of {len(self.keep)})"
             )
         parts = [
-            (value if is_tensor(value) else torch.tensor(float(value)))
-            .to(torch.float64)
-            .reshape(-1)
+            piece.to(torch.float64).reshape(-1)
             for (_, value), keep in zip(named, self.keep, strict=True)
             if keep
+            for piece in real_parts(value if is_tensor(value) else torch.tensor(float(value)))
         ]
         y = parts[0] if len(parts) == 1 else torch.cat(parts)
         check_output_size(y.shape[0], self.m)
@@ -211,13 +233,16 @@ class Outputs:
         import torch
 
         named = flatten(self.template, "output", is_tensor)
-        parts, leaves = [], iter(self.leaves)
+        parts, groups = [], iter(self.groups)
         for (_, value), keep in zip(named, self.keep, strict=True):
             if not keep:
                 parts.append(value)
                 continue
-            chunk = part(flat, next(leaves)).copy()
-            parts.append(torch.as_tensor(chunk, dtype=torch.float64, device=device))
+            chunks = [
+                torch.as_tensor(part(flat, leaf).copy(), dtype=torch.float64, device=device)
+                for leaf in next(groups)
+            ]
+            parts += join(chunks, [value])
         return unflatten(self.template, parts, is_tensor)
 
 
@@ -231,7 +256,39 @@ def is_tensor(obj: object) -> bool:
 
 
 def is_float_tensor(obj: object) -> bool:
-    return is_tensor(obj) and obj.is_floating_point()  # type: ignore[attr-defined]
+    """A tensor that can be differentiated: floating point or complex (as its two parts)."""
+    return is_tensor(obj) and (obj.is_floating_point() or obj.is_complex())  # type: ignore[attr-defined]
+
+
+def real_parts(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """[real, imag] of a complex tensor (differentiable views), [tensor] of a real one."""
+    return [tensor.real, tensor.imag] if tensor.is_complex() else [tensor]
+
+
+def leaf_triples(name: str, tensor: torch.Tensor) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, shape, dtype) of the leaves of one tensor: "<name>.real" and "<name>.imag" for a
+    complex one (where `_diagnosis` looks for a forgotten conjugate), else just name."""
+    shape, dtype = tuple(tensor.shape), dtype_name(tensor)
+    if tensor.is_complex():
+        return [(f"{name}.real", shape, dtype), (f"{name}.imag", shape, dtype)]
+    return [(name, shape, dtype)]
+
+
+def join(parts: Sequence[torch.Tensor], templates: Sequence[Any]) -> list[torch.Tensor]:
+    """Per template, its leaves' parts put back together: torch.complex(real, imag) for a
+    complex template (differentiable, so autograd sees the real view), the part itself else."""
+    import torch
+
+    queue = iter(parts)
+    return [
+        torch.complex(next(queue), next(queue)) if is_tensor(t) and t.is_complex() else next(queue)
+        for t in templates
+    ]
+
+
+def flat_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor's leaf entries as one float64 vector (real then imaginary part if complex)."""
+    return np.concatenate([as_numpy(p).reshape(-1) for p in real_parts(tensor.detach())])
 
 
 def describe_tensor(obj: object) -> str:
@@ -240,7 +297,7 @@ def describe_tensor(obj: object) -> str:
 
 
 def validate_tensor(name: str, tensor: torch.Tensor) -> None:
-    """Reject tensors no float64 copy can be made of: meta/MPS, sparse, complex, quantized.
+    """Reject tensors no float64 copy can be made of: meta/MPS, sparse, quantized.
 
     Raises:
         UsageError: naming the tensor, the problem and the fix.
@@ -262,8 +319,6 @@ def validate_tensor(name: str, tensor: torch.Tensor) -> None:
             f"{name} is a {tensor.layout} tensor: only dense (strided) tensors are "
             "supported; pass tensor.to_dense()"
         )
-    if tensor.is_complex():
-        raise complex_input(name, tensor, describe_tensor)
     if tensor.is_quantized:
         raise UsageError(f"{name} is quantized: pass a dequantized float tensor")
 
@@ -276,11 +331,14 @@ def validate_tensors(args: Sequence[Any]) -> None:
 
 
 def promote(obj: Any) -> Any:
-    """Float tensors as float64 detached copies, other tensors as copies, through containers."""
+    """Float (complex) tensors as float64 (complex128) detached copies, other tensors as
+    copies, through containers."""
     import torch
 
     if is_tensor(obj):
         copy = obj.detach()
+        if obj.is_complex():
+            return copy.to(torch.complex128, copy=True)
         return copy.to(torch.float64, copy=True) if obj.is_floating_point() else copy.clone()
     return _map(obj, promote)
 
@@ -295,7 +353,7 @@ def has_low_precision(obj: Any) -> bool:
     import torch
 
     if is_float_tensor(obj):
-        return bool(obj.dtype != torch.float64)
+        return bool(obj.dtype not in (torch.float64, torch.complex128))
     if isinstance(obj, Mapping):
         return any(has_low_precision(v) for v in obj.values())
     if isinstance(obj, (tuple, list)):
