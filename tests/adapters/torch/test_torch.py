@@ -528,7 +528,6 @@ def test_adapter_is_chosen_for_tensors_and_modules() -> None:
     [
         (lambda: torch.empty(3, device="meta"), "meta device"),
         (lambda: torch.eye(3).to_sparse(), "sparse"),
-        (lambda: torch.ones(3, dtype=torch.complex128), "complex"),
         (lambda: torch.tensor([1.0, float("nan")]), "finite"),
         (lambda: torch.empty(0), "empty"),
     ],
