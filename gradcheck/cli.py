@@ -46,7 +46,6 @@ STYLES = {"pass": "green", "skipped": "dim", "error": "bold magenta"}
 
 app = typer.Typer(
     name="gradcheck",
-    help="Check analytic gradients against careful finite differences.",
     rich_markup_mode="rich",
     no_args_is_help=True,
     add_completion=False,
@@ -90,14 +89,20 @@ FormatOption = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help=f"Report formats, repeatable or comma-separated: {', '.join(FORMATS)} [default: all]",
+        metavar="FORMAT",
+        help=f"Report formats, repeatable or comma-separated: {', '.join(FORMATS)} "
+        "\\[default: all]",
         show_default=False,
     ),
 ]
 OutOption = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o", help="Folder for the reports [default: reports]", show_default=False
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="Folder for the reports \\[default: reports]",
+        show_default=False,
     ),
 ]
 VerboseOption = Annotated[
@@ -201,33 +206,42 @@ class _Progress:
 @app.command()
 def audit(
     targets: Annotated[
-        list[str], typer.Argument(help="Python files, folders (their .py files) or dotted modules.")
+        list[str],
+        typer.Argument(
+            metavar="TARGET", help="Python files, folders (their .py files) or dotted modules."
+        ),
     ],
     mode: Annotated[
         Mode | None,
-        typer.Option(help="full: every Jacobian entry; fast: random projections [default: full]"),
+        typer.Option(help="full: every Jacobian entry; fast: random projections \\[default: full]"),
     ] = None,
     formats: FormatOption = None,
     out: OutOption = None,
     select: Annotated[
         list[str] | None,
-        typer.Option(help="Run only cases whose name matches this shell pattern (repeatable)."),
+        typer.Option(
+            metavar="PATTERN",
+            help="Run only cases whose name matches this shell pattern (repeatable).",
+        ),
     ] = None,
     ignore: Annotated[
         list[str] | None,
-        typer.Option(help="Leave out cases whose name matches this shell pattern (repeatable)."),
+        typer.Option(
+            metavar="PATTERN",
+            help="Leave out cases whose name matches this shell pattern (repeatable).",
+        ),
     ] = None,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes [default: 1]")
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes \\[default: 1]")
     ] = None,
     timeout: Annotated[
         float | None,
         typer.Option(
-            min=0.001, help="Seconds a case may take before it is an error [default: 300]"
+            min=0.001, help="Seconds a case may take before it is an error \\[default: 300]"
         ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of random directions and cotangents [default: 0]")
+        int | None, typer.Option(help="Seed of random directions and cotangents \\[default: 0]")
     ] = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -298,7 +312,10 @@ def audit(
 @app.command()
 def report(
     results: Annotated[
-        list[Path], typer.Argument(help="JSON results of audits or pytest runs, to merge.")
+        list[Path],
+        typer.Argument(
+            metavar="RESULTS.json", help="JSON results of audits or pytest runs, to merge."
+        ),
     ],
     formats: FormatOption = None,
     out: OutOption = None,
