@@ -116,6 +116,45 @@ def quiet_jit() -> Iterator[None]:
         yield
 
 
+def compile_copy(
+    inputs: list[Any], output: Any, mode: Any, batch: tuple[Any, Any] | None = None
+) -> Callable[..., Any]:
+    """`pytensor.function` of a copy of the graph of `output`, inner graphs included.
+
+    Args:
+        inputs: the variables the graph is a function of.
+        output: its output (a variable or a list of them).
+        mode: the PyTensor mode (None: the user's default).
+        batch: (one of `inputs`, a matrix variable): compile the graph vectorised over the
+            rows of that matrix instead (Note: Batches and compilation).
+
+    Compiling rewrites the inner graph of a Scan in place (it fuses its Elemwise Ops into a
+    Composite, which has no gradient), so a graph differentiated after it was compiled would
+    fail; the graphs the adapter differentiates are therefore never compiled themselves, only
+    copies with their inner graphs copied too (before vectorising: a batched Scan shares its
+    inner graph).
+    """
+    from pytensor.compile.maker import function
+    from pytensor.configdefaults import config
+    from pytensor.graph.basic import clone
+    from pytensor.graph.replace import vectorize_graph
+
+    outputs = output if isinstance(output, list) else [output]
+    copied = clone(inputs, outputs, copy_inputs=False, clone_inner_graphs=True)[1]
+    if batch is not None:
+        one, rows = batch
+        copied = vectorize_graph(copied, {one: rows})
+        inputs = [rows if var is one else var for var in inputs]
+    with config.change_flags(floatX="float64"):
+        compiled = function(
+            inputs,
+            copied if isinstance(output, list) else copied[0],
+            mode=mode,
+            on_unused_input="ignore",
+        )
+    return compiled  # type: ignore[no-any-return]
+
+
 def _power_of_two_below(k: int) -> int:
     return 1 << (max(1, k).bit_length() - 1)
 
@@ -157,14 +196,12 @@ class PytensorFlat(Differentiable):
         if text not in self.notes:
             self.notes = (*self.notes, text)
 
-    def _compile(self, inputs: list[Any], output: Any) -> Callable[..., Any]:
-        from pytensor.compile.maker import function
-        from pytensor.configdefaults import config
-
-        with config.change_flags(floatX="float64"):
-            compiled = function(inputs, output, mode=self._mode, on_unused_input="ignore")
+    def _compile(
+        self, inputs: list[Any], output: Any, batch: tuple[Any, Any] | None = None
+    ) -> Callable[..., Any]:
+        compiled = compile_copy(inputs, output, self._mode, batch)
         self._note(linker_note(compiled, self._mode))
-        return compiled  # type: ignore[no-any-return]
+        return compiled
 
     def _derivative(self, kind: str) -> tuple[Any, Any]:
         """(the symbolic vector the derivative is linear in, its graph) for "vjp" / "jvp"."""
@@ -211,15 +248,14 @@ class PytensorFlat(Differentiable):
         """`kind` compiled once for batches of any length (Note: Batches and compilation)."""
         if kind not in self._batched:
             import pytensor.tensor as pt
-            from pytensor.graph.replace import vectorize_graph
 
             if kind == "value":
                 xs = pt.tensor("xs", dtype="float64", shape=(None, self.n))
-                self._batched[kind] = self._compile([xs], vectorize_graph(self._y, {self._x: xs}))
+                self._batched[kind] = self._compile([self._x], self._y, (self._x, xs))
             else:
                 w, graph = self._derivative(kind)
                 ws = pt.tensor(f"{w.name}s", dtype="float64", shape=(None, w.type.shape[0]))
-                self._batched[kind] = self._compile([self._x, ws], vectorize_graph(graph, {w: ws}))
+                self._batched[kind] = self._compile([self._x, w], graph, (w, ws))
         return self._batched[kind]
 
     def _single_function(self, kind: str) -> Callable[..., Any]:

@@ -23,7 +23,7 @@ import numpy as np
 from ..._differentiable import Leaf, leaves_of
 from ..._errors import UsageError
 from .._common import describe, first_line, flatten, input_leaves, part, unflatten
-from ._flat import PytensorFlat, quiet_jit
+from ._flat import PytensorFlat, compile_copy, quiet_jit
 
 
 def is_array(obj: object) -> bool:
@@ -186,7 +186,6 @@ class PytensorFunction(PytensorFlat):
         x: Any, x0: np.ndarray, names: list[str], graphs: list[Any]
     ) -> tuple[tuple[Leaf, ...], float]:
         """Output leaves (their shapes from static types, or from one evaluation) and eps."""
-        from pytensor.compile.maker import function
 
         static: list[tuple[int | None, ...]] = []
         eps = float(np.finfo(np.float64).eps)
@@ -203,9 +202,7 @@ class PytensorFunction(PytensorFlat):
         if all(None not in shape for shape in static):
             shapes = [tuple(int(s) for s in shape if s is not None) for shape in static]
         else:  # shapes the graph only knows once it runs (Python mode: nothing to JIT)
-            measure = function(
-                [x], [g.shape for g in graphs], mode="FAST_COMPILE", on_unused_input="ignore"
-            )
+            measure = compile_copy([x], [g.shape for g in graphs], "FAST_COMPILE")
             shapes = [tuple(int(s) for s in shape) for shape in measure(x0)]
         leaves = leaves_of(
             [(n, s, str(g.type.dtype)) for n, s, g in zip(names, shapes, graphs, strict=True)]
@@ -253,7 +250,6 @@ class PytensorFunction(PytensorFlat):
         """The user's graph in their own dtypes and floatX, its pullback of u compiled, and
         the arguments to call it with."""
         import pytensor.tensor as pt
-        from pytensor.compile.maker import function
         from pytensor.gradient import pullback
 
         if self._compiled:
@@ -269,5 +265,5 @@ class PytensorFunction(PytensorFlat):
         checked = [variables[p] for p in self.positions]
         grads: Any = pullback(graphs, checked, cotangents, disconnected_inputs="ignore")
         feeds = [v for v in variables if v is not None]
-        compiled = function(feeds, grads, mode=self._mode, on_unused_input="ignore")
+        compiled = compile_copy(feeds, list(grads), self._mode)  # the user's graph untouched
         return compiled, [a for a, v in zip(self._args, variables, strict=True) if v is not None]

@@ -189,6 +189,24 @@ def test_vector_output_and_second_order() -> None:
     assert {c.order for c in report.checks} == {1, 2}
 
 
+def test_a_scan_is_differentiated_after_its_batched_copy_was_compiled() -> None:
+    """Compiling rewrites a Scan's inner graph in place (a Composite, which has no gradient):
+    only copies are compiled, so reverse mode still works after the values."""
+
+    def running(x: Any) -> Any:
+        steps = pytensor.scan(
+            lambda xt, acc: acc * pt.tanh(xt) + xt,
+            sequences=[x],
+            outputs_info=[pt.ones(())],
+            return_updates=False,
+        )
+        return steps[-1]
+
+    d = _bind(running, np.array([0.3, -0.5, 0.8]))
+    d.values(np.stack([d.x0] * 3))
+    assert np.isfinite(d.vjp(d.x0, np.ones(1))).all()
+
+
 def test_native_vjp_runs_the_users_float32_graph() -> None:
     x = np.array([1e-3, 2.0, 3.0], dtype=np.float32)
     d = _bind(lambda x: pt.sum(pt.exp(x) * 1e4), x)
