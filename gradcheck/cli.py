@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import GradcheckError, __version__
-from ._audit import Audit, Options, resolve
+from ._audit import Audit, Options, Unit, resolve
 from ._audit import config as project_config
 from .reporting import (
     FORMATS,
@@ -182,7 +182,6 @@ class _Progress:
                 transient=True,
             )
             self._task = self._bar.add_task("audit", total=units, cases=0)
-        self._units: set[str] = set()
         self._cases = 0
 
     def __enter__(self) -> _Progress:
@@ -194,13 +193,19 @@ class _Progress:
         if self._bar:
             self._bar.stop()
 
-    def __call__(self, outcome: CaseOutcome) -> None:
+    def case(self, outcome: CaseOutcome) -> None:
+        """One line per case (above the bar on a terminal)."""
         with self._lock:
             out_console.print(_case_line(outcome))
-            self._units.add(outcome.name.partition("::")[0])
             self._cases += 1
             if self._bar:
-                self._bar.update(self._task, completed=len(self._units), cases=self._cases)
+                self._bar.update(self._task, cases=self._cases)
+
+    def unit(self, unit: Unit) -> None:
+        """A module is done: the bar advances."""
+        with self._lock:
+            if self._bar:
+                self._bar.advance(self._task)
 
 
 @app.command()
@@ -286,7 +291,7 @@ def audit(
         tuple(settings["ignore"]),
     )
     with _Progress(len(units)) as progress:
-        runner = Audit(options, progress)
+        runner = Audit(options, progress.case, progress.unit)
         outcomes = runner.run(units)
     meta: dict[str, Any] = {
         "gradcheck": __version__,

@@ -127,14 +127,23 @@ class _UnimportableError(Exception):
 class Audit:
     """One audit: units in, outcomes out (through `on_outcome` as they come, and `run`).
 
+    `on_outcome` is called with each outcome and `on_unit` with each unit once it is done,
+    from the worker threads (one call at a time per thread: the callee locks if it shares).
+
     Attributes:
         interrupted: True when Ctrl-C stopped the run; the outcomes are those that finished.
         unimportable: labels of the units that could not be imported.
     """
 
-    def __init__(self, options: Options, on_outcome: Callable[[CaseOutcome], None]) -> None:
+    def __init__(
+        self,
+        options: Options,
+        on_outcome: Callable[[CaseOutcome], None],
+        on_unit: Callable[[Unit], None] = lambda unit: None,
+    ) -> None:
         self.options = options
         self.on_outcome = on_outcome
+        self.on_unit = on_unit
         self.interrupted = False
         self.unimportable: list[str] = []
         self._stopping = threading.Event()
@@ -197,6 +206,7 @@ class Audit:
             self._record(failed.outcome, into)
         except _StoppedError:
             return
+        self.on_unit(unit)
 
     def _discover(self, unit: Unit, fresh: bool) -> list[tuple[str, str | None, int | None]]:
         """Import the unit in this thread's worker and list its candidates.
