@@ -61,6 +61,7 @@ class Options:
     ignore: tuple[str, ...] = ()
 
     def selected(self, name: str) -> bool:
+        """Whether the case of this name runs (`select`, then `ignore`)."""
         chosen = not self.select or any(fnmatchcase(name, p) for p in self.select)
         return chosen and not any(fnmatchcase(name, p) for p in self.ignore)
 

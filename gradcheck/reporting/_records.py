@@ -63,6 +63,7 @@ class CaseOutcome:
         return self.status not in CLEAN
 
     def to_dict(self) -> dict[str, Any]:
+        """The outcome as JSON-ready data; `from_dict` reads it back."""
         return {
             "name": self.name,
             "status": self.status,
@@ -76,6 +77,7 @@ class CaseOutcome:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseOutcome:
+        """The outcome `to_dict` gave (a process boundary or a JSON file in between)."""
         return cls(
             name=str(data["name"]),
             status=str(data["status"]),
@@ -141,6 +143,7 @@ class Run:
 
     @property
     def findings(self) -> tuple[CaseOutcome, ...]:
+        """The outcomes that fail the run, in order."""
         return tuple(o for o in self.outcomes if o.finding)
 
     @property
