@@ -135,7 +135,6 @@ def compile_copy(
     inner graph).
     """
     from pytensor.compile.maker import function
-    from pytensor.configdefaults import config
     from pytensor.graph.basic import clone
     from pytensor.graph.replace import vectorize_graph
 
@@ -145,14 +144,8 @@ def compile_copy(
         one, rows = batch
         copied = vectorize_graph(copied, {one: rows})
         inputs = [rows if var is one else var for var in inputs]
-    with config.change_flags(floatX="float64"):
-        compiled = function(
-            inputs,
-            copied if isinstance(output, list) else copied[0],
-            mode=mode,
-            on_unused_input="ignore",
-        )
-    return compiled  # type: ignore[no-any-return]
+    result = copied if isinstance(output, list) else copied[0]
+    return function(inputs, result, mode=mode, on_unused_input="ignore")  # type: ignore[no-any-return]
 
 
 def _power_of_two_below(k: int) -> int:
@@ -199,7 +192,10 @@ class PytensorFlat(Differentiable):
     def _compile(
         self, inputs: list[Any], output: Any, batch: tuple[Any, Any] | None = None
     ) -> Callable[..., Any]:
-        compiled = compile_copy(inputs, output, self._mode, batch)
+        from pytensor.configdefaults import config
+
+        with config.change_flags(floatX="float64"):
+            compiled = compile_copy(inputs, output, self._mode, batch)
         self._note(linker_note(compiled, self._mode))
         return compiled
 
