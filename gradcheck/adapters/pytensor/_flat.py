@@ -145,7 +145,8 @@ def compile_copy(
         copied = vectorize_graph(copied, {one: rows})
         inputs = [rows if var is one else var for var in inputs]
     result = copied if isinstance(output, list) else copied[0]
-    return function(inputs, result, mode=mode, on_unused_input="ignore")  # type: ignore[no-any-return]
+    compiled: Callable[..., Any] = function(inputs, result, mode=mode, on_unused_input="ignore")
+    return compiled
 
 
 def _power_of_two_below(k: int) -> int:
