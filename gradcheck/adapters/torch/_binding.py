@@ -25,7 +25,7 @@ from .._common import (
     unflatten,
     validate_point,
 )
-from ._flat import Hooks, TorchFlat, float64_default
+from ._flat import Hooks, Structure, TorchFlat, float64_default, real_parts
 
 if TYPE_CHECKING:
     import torch
@@ -84,12 +84,16 @@ class TorchBinding:
                 originals,
             )
 
-        with float64_default():
-            outputs = Outputs(call(split(x0)))
+        def parts(xt: torch.Tensor) -> list[torch.Tensor]:
+            # clone: user code may write into its inputs; xt must stay the point asked for.
+            return outputs.parts(call(join([part(xt, leaf).clone() for leaf in inputs], originals)))
+
+        with float64_default(), torch.enable_grad():
+            start = torch.tensor(x0, dtype=torch.float64, device=device).requires_grad_(True)
+            outputs = Outputs(call(join([part(start, leaf).clone() for leaf in inputs], originals)))
 
         def flat(xt: torch.Tensor) -> torch.Tensor:
-            # clone: user code may write into its inputs; xt must stay the point asked for.
-            return outputs.flat(call(join([part(xt, leaf).clone() for leaf in inputs], originals)))
+            return outputs.concat(parts(xt))
 
         def batched(xt: torch.Tensor) -> torch.Tensor:  # views; TorchFlat guards the input
             return outputs.flat(call(join([part(xt, leaf) for leaf in inputs], originals)))
@@ -117,6 +121,7 @@ class TorchBinding:
             notes=(*self.notes, *notes, *outputs.notes),
             native=native,
             hooks=hooks,
+            structure=Structure(parts, tuple(outputs.names)),
         )
         # Try vmap once now, so that a fallback's reason is in `notes` before anyone reads them.
         function.values(x0[None])
@@ -179,12 +184,24 @@ class Outputs:
         named = flatten(template, "output", is_tensor)
         self.template, self.keep, triples, self.notes = template, [], [], []
         self.eps = float(np.finfo(np.float64).eps)
-        sizes = []
+        # Evaluated with inputs that require grad: an output autograd does not differentiate
+        # (saved mean/rstd, mark_non_differentiable) is left out as torch's checker leaves it
+        # out, unless every output is cut, which is the leak the check must show.
+        connected = any(is_float_tensor(v) and v.requires_grad for _, v in named)
+        sizes, self.names = [], []
         for name, value in named:
             floating = is_float_tensor(value) or isinstance(value, float)
-            self.keep.append(floating)
+            cut = floating and connected and not (is_tensor(value) and value.requires_grad)
+            self.keep.append(floating and not cut)
             if not floating:
                 self.notes.append(f"{name} is {describe_tensor(value)}: not differentiated")
+                continue
+            if cut:
+                self.notes.append(
+                    f"{name} does not require grad while other outputs do (autograd does not "
+                    "differentiate it: saved statistics, mark_non_differentiable): left out, "
+                    "as torch.autograd.gradcheck leaves it out"
+                )
                 continue
             if is_tensor(value):
                 self.eps = max(self.eps, _eps_of(value))
@@ -198,6 +215,7 @@ class Outputs:
                 parts = [(name, (), "float64")]
             triples += parts
             sizes.append(len(parts))
+            self.names.append(name)
         self.leaves: tuple[Leaf, ...] = leaves_of(triples)
         starts = itertools.accumulate(sizes, initial=0)
         self.groups = [self.leaves[a:b] for a, b in itertools.pairwise(starts)]
@@ -208,8 +226,8 @@ class Outputs:
             )
         self.m = sum(leaf.size for leaf in self.leaves)
 
-    def flat(self, result: Any) -> torch.Tensor:
-        """The checked leaves of a result, as one 1-D float64 tensor (differentiable)."""
+    def parts(self, result: Any) -> list[torch.Tensor]:
+        """The checked outputs of a result, one tensor each, as the code returned them."""
         import torch
 
         named = flatten(result, "output", is_tensor)
@@ -218,15 +236,24 @@ class Outputs:
                 "the function returned a different output structure at another "
                 f"point ({len(named)} leaves instead of {len(self.keep)})"
             )
-        parts = [
-            piece.to(torch.float64).reshape(-1)
+        return [
+            value if is_tensor(value) else torch.tensor(float(value))
             for (_, value), keep in zip(named, self.keep, strict=True)
             if keep
-            for piece in real_parts(value if is_tensor(value) else torch.tensor(float(value)))
         ]
-        y = parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def concat(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Checked outputs (see `parts`) as one 1-D float64 tensor (differentiable)."""
+        import torch
+
+        pieces = [p.to(torch.float64).reshape(-1) for t in parts for p in real_parts(t)]
+        y = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
         check_output_size(y.shape[0], self.m)
         return y
+
+    def flat(self, result: Any) -> torch.Tensor:
+        """The checked leaves of a result, as one 1-D float64 tensor (differentiable)."""
+        return self.concat(self.parts(result))
 
     def native(self, flat: np.ndarray, device: Any) -> Any:
         """A flat output-sized vector in the structure of fn's result, as float64 tensors."""
@@ -258,11 +285,6 @@ def is_tensor(obj: object) -> bool:
 def is_float_tensor(obj: object) -> bool:
     """A tensor that can be differentiated: floating point or complex (as its two parts)."""
     return is_tensor(obj) and (obj.is_floating_point() or obj.is_complex())  # type: ignore[attr-defined]
-
-
-def real_parts(tensor: torch.Tensor) -> list[torch.Tensor]:
-    """[real, imag] of a complex tensor (differentiable views), [tensor] of a real one."""
-    return [tensor.real, tensor.imag] if tensor.is_complex() else [tensor]
 
 
 def leaf_triples(name: str, tensor: torch.Tensor) -> list[tuple[str, tuple[int, ...], str]]:

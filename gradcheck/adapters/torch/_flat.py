@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..._differentiable import Differentiable, Leaf, Unsupported
+from ..._differentiable import Differentiable, Leaf, Unsupported, locate
 from .._common import Batching, CannotVectorise, first_line, loop, rows_per_chunk
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ Flat = Callable[["torch.Tensor"], "torch.Tensor"]
 # 0.3 ms per vmapped call, 2 ms per vmapped torch.func.jvp, on small models).
 LOOP_VALUES = 2
 LOOP_JVPS = 6
+LOOP_VJPS = 2
 
 
 @contextlib.contextmanager
@@ -70,6 +72,19 @@ class Hooks:
     tangents: Callable[[np.ndarray], tuple[Any, ...]]
 
 
+@dataclass(frozen=True)
+class Structure:
+    """The checked outputs one by one, before they are flattened (for checks that need them).
+
+    Attributes:
+        parts: the flat input tensor -> the checked outputs as the code returned them.
+        names: their report names ("output[1]"), in order.
+    """
+
+    parts: Callable[[torch.Tensor], list[torch.Tensor]]
+    names: tuple[str, ...]
+
+
 class TorchFlat(Differentiable):
     """flat: R^n -> R^m on float64 tensors, as the checker's float64 NumPy interface.
 
@@ -81,6 +96,8 @@ class TorchFlat(Differentiable):
         device: where the copies live (the user's tensors' device).
         native: J(x0)^T u in the user's own dtypes (for the dtype audit), or None.
         hooks: the conversions for user-supplied derivatives, or None if it takes none.
+        structure: the outputs one by one (undefined output gradients, forward mode's
+            missing tangents), or None for a map with one output (a gradient map).
     """
 
     framework = "torch"
@@ -98,11 +115,12 @@ class TorchFlat(Differentiable):
         notes: tuple[str, ...] = (),
         native: Callable[[np.ndarray], np.ndarray | None] | None = None,
         hooks: Hooks | None = None,
+        structure: Structure | None = None,
         order: int = 1,
     ) -> None:
         super().__init__(x0, inputs, outputs, eps=eps, notes=notes)
         self._flat, self._batched, self._device, self._native = flat, batched, device, native
-        self._hooks = hooks
+        self._hooks, self._structure = hooks, structure
         self._order = order  # derivative order this map computes (gradient maps: 2, 3, ...)
         self._batching = Batching(self, "torch.func.vmap")
         self._forward_unsupported: str | None = None
@@ -142,9 +160,16 @@ class TorchFlat(Differentiable):
         return row
 
     def vjps(self, x: np.ndarray, us: np.ndarray) -> np.ndarray:
-        """One forward pass, then one backward pass per row of us (the graph is kept)."""
+        """One forward pass, then one batched backward (`is_grads_batched`) for all rows.
+
+        The batched backward runs the user's backward under torch's own batching (as
+        torch.autograd.gradcheck's check_batched_grad does); its first row is cross-checked
+        against a plain backward, and any failure means one backward per row
+        (`_common.Batching`), noted once.
+        """
         import torch
 
+        us = np.asarray(us, dtype=np.float64)
         if not len(us):
             return np.empty((0, self.n))
         with float64_default(), torch.enable_grad():
@@ -152,13 +177,133 @@ class TorchFlat(Differentiable):
             y = self._flat(xt)
             if not y.requires_grad:  # no output depends on x through autograd
                 return np.zeros((len(us), self.n))
-            rows = []
-            for i, u in enumerate(us):
+
+            def one(u: np.ndarray) -> np.ndarray:
+                (g,) = torch.autograd.grad(y, xt, self._tensor(u), True, allow_unused=True)
+                return np.zeros(self.n) if g is None else self._numpy(g)
+
+            if len(us) < LOOP_VJPS or self._batching.works.get("batched VJPs") is False:
+                return loop(one, us, self.n)
+            first = one(us[0])
+
+            def batched(rows: np.ndarray) -> np.ndarray:
+                result = self._grads_batched(xt, y, rows)
+                _agree(result[0], first, "is_grads_batched disagreed with a plain backward")
+                return result
+
+            return self._batching.run("batched VJPs", us, self.n, batched, one)
+
+    def _grads_batched(self, xt: torch.Tensor, y: torch.Tensor, us: np.ndarray) -> np.ndarray:
+        """J^T u for each row of us by torch.autograd.grad(is_grads_batched=True), in chunks."""
+        import torch
+
+        rows, out = rows_per_chunk(self.n + self.m), []
+        with _quiet_vmap():
+            for start in range(0, len(us), rows):
                 (g,) = torch.autograd.grad(
-                    y, xt, self._tensor(u), retain_graph=i + 1 < len(us), allow_unused=True
+                    y,
+                    xt,
+                    self._tensor(us[start : start + rows]),
+                    retain_graph=True,
+                    allow_unused=True,
+                    is_grads_batched=True,
                 )
-                rows.append(np.zeros(self.n) if g is None else self._numpy(g))
-        return np.stack(rows)
+                out.append(
+                    np.zeros((len(us[start : start + rows]), self.n))
+                    if g is None
+                    else self._numpy(g)
+                )
+        return np.concatenate(out)
+
+    def vmapped_vjps(self, x: np.ndarray, us: np.ndarray) -> np.ndarray:
+        """J^T u per row through torch's batching of the backward, for `batched_grad`.
+
+        torch.func.vmap over torch.func.vjp's pullback where the code runs under torch.func
+        (the route of jacrev and per-sample gradients, which uses a Function's own vmap
+        rule), else `is_grads_batched` (the route of torch.autograd.gradcheck's
+        check_batched_grad).
+
+        Raises:
+            Unsupported: neither route can batch this backward.
+        """
+        import torch
+
+        us = np.asarray(us, dtype=np.float64)
+        reasons = []
+        if self._batched is not None:  # only the backward is vmapped: the forward need not be
+            try:
+                return self._func_vjps(x, us)
+            except Exception as error:
+                reasons.append(f"torch.func.vmap: {first_line(error)}")
+        try:
+            with float64_default(), torch.enable_grad():
+                xt = self._tensor(x).requires_grad_(True)
+                y = self._flat(xt)
+                if not y.requires_grad:
+                    raise Unsupported("no output depends on the inputs through autograd")
+                return self._grads_batched(xt, y, us)
+        except Unsupported:
+            raise
+        except Exception as error:
+            reasons.append(f"is_grads_batched: {first_line(error)}")
+        raise Unsupported("the backward cannot be batched here (" + "; ".join(reasons) + ")")
+
+    def _func_vjps(self, x: np.ndarray, us: np.ndarray) -> np.ndarray:
+        import torch
+
+        batched = self._batched
+        assert batched is not None
+        with float64_default(), _quiet_vmap():
+            pull = torch.func.vjp(batched, self._tensor(x))[1]
+            (grads,) = torch.func.vmap(pull)(self._tensor(us))
+        return self._numpy(grads)
+
+    def undefined_grad(self) -> str | None:
+        """The backward with output gradients undefined, as torch's check_undefined_grad runs
+        it: every output's at once, then (several outputs) each output's alone.
+
+        torch marks a gradient undefined with its UndefinedGrad node; a backward must treat it
+        as zeros (or return undefined gradients). Returns what went wrong, or None.
+
+        Raises:
+            Unsupported: no output requires grad (nothing to run a backward through).
+        """
+        import torch
+
+        if self._structure is None:
+            raise Unsupported("undefined output gradients apply to the function's own outputs")
+        undefine: Any = torch._C._functions.UndefinedGrad  # what torch's own checker uses
+        names = self._structure.names
+        cases: list[tuple[str, set[int]]] = [("every output's gradient", set(range(len(names))))]
+        if len(names) > 1:
+            cases += [(f"the gradient of {name}", {i}) for i, name in enumerate(names)]
+        with float64_default(), torch.enable_grad():
+            for what, which in cases:
+                xt = self._tensor(self.x0).requires_grad_(True)
+                outs = self._structure.parts(xt)
+                picked = [i for i, o in enumerate(outs) if o.requires_grad]
+                if not picked:
+                    raise Unsupported("no output requires grad")
+                ys = [undefine()(outs[i]) if i in which else outs[i] for i in picked]
+                try:
+                    (g,) = torch.autograd.grad(
+                        ys, xt, [torch.zeros_like(y) for y in ys], allow_unused=True
+                    )
+                except Exception as error:
+                    return (
+                        f"with {what} undefined (None), the backward raised "
+                        f"{first_line(error)}: an undefined output gradient must count as zeros"
+                    )
+                if g is not None and bool((g != 0).any()):
+                    grad = self._numpy(g)
+                    worst = int(np.argmax(np.abs(np.nan_to_num(grad, nan=np.inf))))
+                    return (
+                        f"with {what} undefined (None) and the others zero, the backward "
+                        f"returned nonzero input gradients (up to {grad[worst]:.3g} at "
+                        f"{locate(self.inputs, worst)}): an undefined output gradient must "
+                        "count as zeros"
+                    )
+        return None
 
     def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Forward mode (dual numbers), so a custom Function's own jvp is what is checked.
@@ -178,12 +323,61 @@ class TorchFlat(Differentiable):
                 # A gradient map calls autograd.grad inside, so its primal must require grad
                 # (forward-over-reverse); elsewhere that would only slow forward mode down.
                 primal = self._tensor(x).requires_grad_(self._order > 1)
-                y = self._flat(fwad.make_dual(primal, self._tensor(v)))  # type: ignore[no-untyped-call]
-                tangent = fwad.unpack_dual(y).tangent  # type: ignore[no-untyped-call]
+                dual = fwad.make_dual(primal, self._tensor(v))  # type: ignore[no-untyped-call]
+                if self._structure is None:
+                    y = self._flat(dual)
+                    tangent = fwad.unpack_dual(y).tangent  # type: ignore[no-untyped-call]
+                    return np.zeros(self.m) if tangent is None else self._numpy(tangent)
+                return self._numpy(self._tangents(self._structure.parts(dual)))
+        except Unsupported:
+            raise
         except (RuntimeError, NotImplementedError) as error:
             self._forward_unsupported = f"forward mode is not available: {first_line(error)}"
             raise Unsupported(self._forward_unsupported) from error
-        return np.zeros(self.m) if tangent is None else self._numpy(tangent)
+
+    def _tangents(self, outs: list[torch.Tensor]) -> torch.Tensor:
+        """The outputs' tangents as one flat tensor.
+
+        An output with no tangent is zero when it is constant, but when it depends on the
+        inputs (it required grad at x0) forward mode is missing: torch's forward AD returns
+        None where an op has no forward rule (scatter_reduce "prod", a torch.library.custom_op
+        with register_autograd only), and torch.func.jvp silently returns zeros there.
+
+        Raises:
+            Unsupported: an output that depends on the inputs has no tangent.
+        """
+        import torch
+        import torch.autograd.forward_ad as fwad
+
+        assert self._structure is not None
+        tangents = []
+        for name, out in zip(self._structure.names, outs, strict=True):
+            tangent = fwad.unpack_dual(out).tangent  # type: ignore[no-untyped-call]
+            if tangent is None:
+                if name in self._connected:
+                    self._forward_unsupported = (
+                        f"forward mode is not implemented for this function: torch's forward "
+                        f"AD returns no tangent for {name}, which depends on the inputs (an op "
+                        "without a forward-mode rule, e.g. a torch.library.custom_op with "
+                        "register_autograd only); beware that torch.func.jvp through it "
+                        "returns zeros silently"
+                    )
+                    raise Unsupported(self._forward_unsupported)
+                tangent = torch.zeros_like(out)
+            tangents.append(tangent)
+        return torch.cat([p.to(torch.float64).reshape(-1) for t in tangents for p in real_parts(t)])
+
+    @functools.cached_property
+    def _connected(self) -> frozenset[str]:
+        """Names of the outputs that depend on the inputs through autograd at x0."""
+        import torch
+
+        assert self._structure is not None
+        with float64_default(), torch.enable_grad():
+            outs = self._structure.parts(self._tensor(self.x0).requires_grad_(True))
+        return frozenset(
+            name for name, o in zip(self._structure.names, outs, strict=True) if o.requires_grad
+        )
 
     def jvps(self, x: np.ndarray, vs: np.ndarray) -> np.ndarray:
         """J(x)v for each row, vectorised (vmap of torch.func.jvp) where that works.
@@ -264,8 +458,22 @@ class TorchFlat(Differentiable):
 
         assert self._batched is not None
         data = chunk.copy() if check else chunk
+        vmapped = torch.func.vmap(self._batched)
         with float64_default(), _quiet_vmap():
-            result = self._numpy(torch.func.vmap(self._batched)(self._view(data)))
+            try:
+                with _without_fallback() if check else contextlib.nullcontext():
+                    result = self._numpy(vmapped(self._view(data)))
+            except RuntimeError as error:
+                op = _fallback_op(error) if check else None
+                if op is None:
+                    raise
+                self.notes = (
+                    *self.notes,
+                    f"torch.func.vmap has no batching rule for {op} and loops over it inside "
+                    "(correct, slower); torch's warning about it is left out",
+                )
+                data = chunk.copy()
+                result = self._numpy(vmapped(self._view(data)))
         if result.shape != (len(chunk), self.m):
             raise CannotVectorise(f"torch.func.vmap returned shape {result.shape}")
         if check:
@@ -347,13 +555,53 @@ class TorchFlat(Differentiable):
         return None if self._native is None else self._native(np.asarray(u, dtype=np.float64))
 
 
+def real_parts(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """[real, imag] of a complex tensor (differentiable views), [tensor] of a real one."""
+    return [tensor.real, tensor.imag] if tensor.is_complex() else [tensor]
+
+
 @contextlib.contextmanager
 def _quiet_vmap() -> Iterator[None]:
     """Without "performance drop ... batching rule not implemented": torch still vmaps (through
-    a loop inside), which is correct; the warning is noise here."""
+    a loop inside), which is correct; the warning is noise here (`_vmap_chunk` notes it once).
+
+    torch.func.vmap prints it from C++ (BatchedFallback), past Python's warning filters, so
+    its switch is turned off for the call; torch has no getter for it, and it is on by
+    default, so it is turned back on.
+    """
+    import torch
+
+    switch = getattr(torch._C._functorch, "_set_vmap_fallback_warning_enabled", None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*performance drop.*")
+        if switch is None:
+            yield
+            return
+        switch(False)
+        try:
+            yield
+        finally:
+            switch(True)
+
+
+@contextlib.contextmanager
+def _without_fallback() -> Iterator[None]:
+    """torch.func.vmap raising on an op with no batching rule instead of looping over it."""
+    import torch
+
+    functorch: Any = torch._C._functorch  # private switches, not in torch's stubs
+    previous = functorch._is_vmap_fallback_enabled()
+    functorch._set_vmap_fallback_enabled(False)
+    try:
         yield
+    finally:
+        functorch._set_vmap_fallback_enabled(previous)
+
+
+def _fallback_op(error: Exception) -> str | None:
+    """The op named by vmap's "<op> hit the vmap fallback which is currently disabled"."""
+    match = re.match(r"(\S+) hit the vmap fallback", str(error))
+    return match.group(1) if match else None
 
 
 def _agree(batched: np.ndarray, plain: np.ndarray, reason: str) -> None:
