@@ -87,7 +87,6 @@ class PytensorFunction(PytensorFlat):
         from pytensor.compile.executor import Function
         from pytensor.configdefaults import config
         from pytensor.tensor.basic import join
-        from pytensor.tensor.shape import specify_shape
 
         self._user_fn, self._args, self._kwargs = fn, tuple(args), kwargs
         self._compiled = isinstance(fn, Function)
@@ -106,44 +105,57 @@ class PytensorFunction(PytensorFlat):
                 template, mode = fn(*call, **kwargs), None
             names, graphs = self._output_graphs(template)
             x = pt.tensor("x", dtype="float64", shape=(len(x0),))
-            replace = {}
-            for i, var in enumerate(variables):
-                if var is None:
-                    continue
-                if i in positions:
-                    leaf = inputs[positions.index(i)]
-                    replace[var] = specify_shape(part(x, leaf), leaf.shape)
-                else:
-                    value = np.array(args[i], dtype=_promoted(np.asarray(args[i])))
-                    replace[var] = pt.constant(value)
-            try:
-                rebuilt = _rebuild(graphs, replace)
-            except Exception as exc:
-                if not self._compiled:
-                    raise
-                raise UsageError(
-                    f"the compiled function's graph cannot be rebuilt in float64 "
-                    f"({first_line(exc)}); pass the Python function that builds it instead"
-                ) from exc
+            rebuilt = self._substitute(x, inputs, positions, variables, graphs)
             outputs, eps = self._output_leaves(x, x0, names, rebuilt)
-            notes += [
-                f"{leaf.name} is {leaf.dtype} even on float64 inputs (an Op of the graph fixes "
-                f"its dtype, e.g. a cast or a reduction built for {leaf.dtype}): checked at "
-                f"{leaf.dtype} round-off"
-                + (
-                    "; pass the Python function that builds the graph to check it in float64"
-                    if self._compiled
-                    else ""
-                )
-                for leaf in outputs
-                if leaf.dtype != "float64"
-            ]
+            notes += [self._fixed_dtype(leaf) for leaf in outputs if leaf.dtype != "float64"]
             flat: list[Any] = [pt.cast(g, "float64") for g in rebuilt]
             concatenate: Any = join  # (untyped in PyTensor)
             y = concatenate(0, *[g.flatten() for g in flat])
         self._variables, self._graphs, self._template = variables, graphs, template
         super().__init__(
             x, y, x0, inputs, outputs, eps=eps, notes=tuple(notes), mode=mode, positions=positions
+        )
+
+    def _substitute(
+        self,
+        x: Any,
+        inputs: tuple[Leaf, ...],
+        positions: tuple[int, ...],
+        variables: list[Any],
+        graphs: list[Any],
+    ) -> list[Any]:
+        """The output graphs with the checked inputs' symbols replaced by slices of x and
+        every other array's by a constant float64 (or integer) copy of its value."""
+        import pytensor.tensor as pt
+        from pytensor.tensor.shape import specify_shape
+
+        replace = {}
+        for i, var in enumerate(variables):
+            if var is None:
+                continue
+            if i in positions:
+                leaf = inputs[positions.index(i)]
+                replace[var] = specify_shape(part(x, leaf), leaf.shape)
+            else:
+                value = np.array(self._args[i], dtype=_promoted(np.asarray(self._args[i])))
+                replace[var] = pt.constant(value)
+        try:
+            return _rebuild(graphs, replace)
+        except Exception as exc:
+            if not self._compiled:
+                raise
+            raise UsageError(
+                f"the compiled function's graph cannot be rebuilt in float64 "
+                f"({first_line(exc)}); pass the Python function that builds it instead"
+            ) from exc
+
+    def _fixed_dtype(self, leaf: Leaf) -> str:
+        """The note for an output an Op of the graph computes below float64."""
+        advice = "; pass the Python function that builds the graph to check it in float64"
+        return (
+            f"{leaf.name} is {leaf.dtype} even on float64 inputs (an Op of the graph fixes its "
+            f"dtype, e.g. a cast or a reduction built for {leaf.dtype}): checked at "
+            f"{leaf.dtype} round-off" + (advice if self._compiled else "")
         )
 
     def _compiled_graph(
