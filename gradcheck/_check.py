@@ -161,8 +161,9 @@ def check(
     )
     if not done.checks:
         raise UsageError(
-            "there is no analytic derivative to check: NumPy functions need grad=, "
-            "jacobian=, vjp= or jvp=; see the notes: " + "; ".join(done.notes)
+            f"there is no analytic derivative to check ({target.framework}): pass grad=, "
+            "jacobian=, vjp= or jvp= (NumPy code has no autodiff); see the notes: "
+            + "; ".join(done.notes)
         )
     extra = [
         undefined_grad(target) if "undefined_grad" in options.checks else None,
