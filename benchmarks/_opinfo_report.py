@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import write_atomically
-from _opinfo_defects import CONVENTIONS, DEFECTS, JUDGEMENTS, verify
+from _opinfo_defects import CAUSES, CONVENTIONS, DEFECTS, JUDGEMENTS, verify
 
 GC_VERDICTS = (
     "pass",
@@ -101,19 +101,17 @@ def disagreement_lists(rows: list[dict[str, Any]]) -> list[str]:
         if _modes(r, UNCERTAIN):
             uncertain.append(r)
     out = ["## Disagreements", ""]
+    bad = ("fail", "raised", "timeout", "crashed")
     out += [
         f"### (a) False alarms: torch passes, gradcheck says fail or raises ({len(alarms)})",
         "",
-        "What the engine must fix. Timeouts and crashes of gradcheck on a sample torch passes"
-        " are listed here too. Evidence: gc's worst entry of the deciding check (or its"
-        " message), and its first note.",
+        "What the engine must fix, by op. Timeouts and crashes of gradcheck on a sample torch"
+        " passes are listed here too. Evidence: gc's worst entry of the deciding check (or its"
+        " message) and its first note, for the op's first flagged sample; every sample's"
+        " evidence follows the table.",
         "",
-        "| sample | n | shapes | evidence |",
-        "|---|---:|---|---|",
+        *grouped(alarms, bad),
     ]
-    for r in alarms:
-        for m in _modes(r, ("fail", "raised", "timeout", "crashed")):
-            out.append(f"| {_key(r)} | {r.get('n')} | {r.get('shapes')} | {_evidence(r, m)} |")
     out += [
         "",
         f"### (b) Refusals: torch passes, gradcheck raises UsageError ({len(refusals)})",
@@ -162,6 +160,49 @@ def disagreement_lists(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def grouped(rows: list[dict[str, Any]], verdicts: tuple[str, ...]) -> list[str]:
+    """One table row per op (its flagged samples per mode, n range, first evidence), then
+    every flagged sample's evidence in a collapsed list."""
+    by_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_op[r["op"]].append(r)
+    out = [
+        "| op | samples flagged by gc full | by gc fast | n | cause | evidence (first flagged"
+        " sample) |",
+        "|---|---|---|---|---|---|",
+    ]
+    every = []
+    for op, hits in sorted(by_op.items()):
+        flagged = {
+            m: [str(r["index"]) for r in hits if r[m]["verdict"] in verdicts]
+            for m in ("full", "fast")
+        }
+        first = hits[0]
+        evidence = "<br>".join(
+            f"[{first['index']}] {_evidence(first, m)}" for m in _modes(first, verdicts)
+        )
+        sizes = sorted(r.get("n") or 0 for r in hits)
+        out.append(
+            f"| {op} | {', '.join(flagged['full']) or '-'} | {', '.join(flagged['fast']) or '-'} |"
+            f" {sizes[0]}–{sizes[-1]} | {_cause(op, hits, verdicts)} | {evidence} |"
+        )
+        every += [f"- {_key(r)} {_evidence(r, m)}" for r in hits for m in _modes(r, verdicts)]
+    if every:
+        out += ["", "<details><summary>Every flagged sample's evidence</summary>", "", *every]
+        out += ["", "</details>"]
+    return out
+
+
+def _cause(op: str, hits: list[dict[str, Any]], verdicts: tuple[str, ...]) -> str:
+    """The known cause of an op's flags: CAUSES, else what the verdicts themselves say."""
+    if op in CAUSES:
+        return CAUSES[op]
+    said = {r[m]["verdict"] for r in hits for m in _modes(r, verdicts)}
+    if said <= {"timeout"}:
+        return "over the time cap on the shared machine"
+    return "?"
+
+
 def _refusal_reason(detail: str) -> str:
     text = detail.removeprefix("UsageError: ")
     if " is empty (shape" in text:
@@ -186,14 +227,22 @@ def torch_only(rows: list[dict[str, Any]]) -> list[str]:
         " this op (cpu, float64); torch's forward-mode check is off where the suite skips or"
         " xfails it.",
         "",
-        "| sample | torch | gc full | gc fast | suite |",
-        "|---|---|---|---|---|",
+        "| op | samples | torch (first sample) | gc full: verdicts (evidence of the first) |"
+        " gc fast | suite |",
+        "|---|---|---|---|---|---|",
     ]
+    by_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in flagged:
-        t = r["torch"]
+        by_op[r["op"]].append(r)
+    for op, hits in sorted(by_op.items()):
+        t, first = hits[0]["torch"], hits[0]
+        full = Counter(r["full"]["verdict"] for r in hits)
+        fast = Counter(r["fast"]["verdict"] for r in hits)
         out.append(
-            f"| {_key(r)} | {_cell(t['verdict'] + ': ' + t.get('detail', ''), 200)} |"
-            f" {_evidence(r, 'full')} | {r['fast']['verdict']} | {r.get('suite') or ''} |"
+            f"| {op} | {', '.join(str(r['index']) for r in hits)} |"
+            f" {_cell(t['verdict'] + ': ' + t.get('detail', ''), 160)} |"
+            f" {', '.join(f'{v} {k}' for k, v in full.items())}: {_evidence(first, 'full')} |"
+            f" {', '.join(f'{v} {k}' for k, v in fast.items())} | {first.get('suite') or ''} |"
         )
     return out
 

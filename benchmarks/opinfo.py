@@ -73,7 +73,7 @@ QUICK: dict[str, tuple[int, ...]] = {
     "nn.functional.pdist": (0,),
     "repeat": (0,),
     "fft.fft": (0,),
-    "_safe_softmax": (0,),
+    "torch.ops.aten._safe_softmax.default": (0,),
     "index_add": (0,),
     "where": (0,),
 }
@@ -106,8 +106,9 @@ def append(path: Path, record: dict[str, Any]) -> None:
 # --- the worker: runs the checks ---------------------------------------------------------------
 
 
-def work(args: argparse.Namespace, out: Path, heartbeat: Path) -> None:
-    """Check every selected sample not yet in `out`, writing a heartbeat before each check."""
+def work(args: argparse.Namespace, out: Path, heartbeat: Path, recorded: list[Path]) -> None:
+    """Check every selected sample not yet in `recorded` (this shard's file and every other
+    shard's, so that a sweep can be re-sharded midway), with a heartbeat before each check."""
     import torch
 
     torch.set_num_threads(1)
@@ -115,7 +116,7 @@ def work(args: argparse.Namespace, out: Path, heartbeat: Path) -> None:
     from _opinfo_checks import autograd_ops, check_sample, full_name, samples, time_cap
 
     commit, version = git_commit(), torch.__version__
-    done = {(r["op"], r["index"]) for r in read_records([out])}
+    done = {(r["op"], r["index"]) for r in read_records(recorded)}
     subset = QUICK if args.quick else TINY if args.tiny else None
     ops = [
         op
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     out = shard_path(base, args.shard)
     heartbeat = out.with_name(f".{out.name}.current")
     if args.worker:
-        work(args, out, heartbeat)
+        work(args, out, heartbeat, shard_files(base))
         return 0
     if not args.report_only:
         signal.signal(signal.SIGTERM, _exit_on_term)  # so that `finally` stops the worker
