@@ -187,7 +187,12 @@ class TorchFlat(Differentiable):
             first = one(us[0])
 
             def batched(rows: np.ndarray) -> np.ndarray:
-                result = self._grads_batched(xt, y, rows)
+                try:
+                    result = self._grads_batched(xt, y, rows)
+                except Exception as error:
+                    raise CannotVectorise(
+                        f"is_grads_batched failed ({first_line(error)})"
+                    ) from error
                 _agree(result[0], first, "is_grads_batched disagreed with a plain backward")
                 return result
 
@@ -260,10 +265,14 @@ class TorchFlat(Differentiable):
 
     def undefined_grad(self) -> str | None:
         """The backward with output gradients undefined, as torch's check_undefined_grad runs
-        it: every output's at once, then (several outputs) each output's alone.
+        it: every output's at once, then (several outputs) each output's alone; and each
+        output's backward alone (the others undefined, as torch's per-output Jacobian runs it)
+        against the same cotangent with the others zero.
 
         torch marks a gradient undefined with its UndefinedGrad node; a backward must treat it
-        as zeros (or return undefined gradients). Returns what went wrong, or None.
+        as zeros (or return undefined gradients), and must not drop a defined gradient beside
+        it (native_group_norm once ignored mean/rstd's gradients when the output's was
+        undefined). Returns what went wrong, or None.
 
         Raises:
             Unsupported: no output requires grad (nothing to run a backward through).
@@ -272,37 +281,83 @@ class TorchFlat(Differentiable):
 
         if self._structure is None:
             raise Unsupported("undefined output gradients apply to the function's own outputs")
+        with float64_default(), torch.enable_grad():
+            xt = self._tensor(self.x0).requires_grad_(True)
+            outs = self._structure.parts(xt)
+            picked = [i for i, o in enumerate(outs) if o.requires_grad]
+            if not picked:
+                raise Unsupported("no output requires grad")
+            problem = self._zero_when_undefined(picked)
+            if problem is None and len(picked) > 1:
+                problem = self._alone_equals_zero_padded(xt, outs, picked)
+        return problem
+
+    def _zero_when_undefined(self, picked: list[int]) -> str | None:
+        import torch
+
+        assert self._structure is not None
         undefine: Any = torch._C._functions.UndefinedGrad  # what torch's own checker uses
         names = self._structure.names
-        cases: list[tuple[str, set[int]]] = [("every output's gradient", set(range(len(names))))]
-        if len(names) > 1:
-            cases += [(f"the gradient of {name}", {i}) for i, name in enumerate(names)]
-        with float64_default(), torch.enable_grad():
-            for what, which in cases:
-                xt = self._tensor(self.x0).requires_grad_(True)
-                outs = self._structure.parts(xt)
-                picked = [i for i, o in enumerate(outs) if o.requires_grad]
-                if not picked:
-                    raise Unsupported("no output requires grad")
-                ys = [undefine()(outs[i]) if i in which else outs[i] for i in picked]
-                try:
-                    (g,) = torch.autograd.grad(
-                        ys, xt, [torch.zeros_like(y) for y in ys], allow_unused=True
-                    )
-                except Exception as error:
-                    return (
-                        f"with {what} undefined (None), the backward raised "
-                        f"{first_line(error)}: an undefined output gradient must count as zeros"
-                    )
-                if g is not None and bool((g != 0).any()):
-                    grad = self._numpy(g)
-                    worst = int(np.argmax(np.abs(np.nan_to_num(grad, nan=np.inf))))
-                    return (
-                        f"with {what} undefined (None) and the others zero, the backward "
-                        f"returned nonzero input gradients (up to {grad[worst]:.3g} at "
-                        f"{locate(self.inputs, worst)}): an undefined output gradient must "
-                        "count as zeros"
-                    )
+        cases: list[tuple[str, set[int]]] = [("every output's gradient", set(picked))]
+        if len(picked) > 1:
+            cases += [(f"the gradient of {names[i]}", {i}) for i in picked]
+        for what, which in cases:
+            xt = self._tensor(self.x0).requires_grad_(True)
+            outs = self._structure.parts(xt)
+            ys = [undefine()(outs[i]) if i in which else outs[i] for i in picked]
+            try:
+                (g,) = torch.autograd.grad(
+                    ys, xt, [torch.zeros_like(y) for y in ys], allow_unused=True
+                )
+            except Exception as error:
+                return (
+                    f"with {what} undefined (None), the backward raised "
+                    f"{first_line(error)}: an undefined output gradient must count as zeros"
+                )
+            if g is not None and bool((g != 0).any()):
+                grad = self._numpy(g)
+                worst = int(np.argmax(np.abs(np.nan_to_num(grad, nan=np.inf))))
+                return (
+                    f"with {what} undefined (None) and the others zero, the backward "
+                    f"returned nonzero input gradients (up to {grad[worst]:.3g} at "
+                    f"{locate(self.inputs, worst)}): an undefined output gradient must "
+                    "count as zeros"
+                )
+        return None
+
+    def _alone_equals_zero_padded(
+        self, xt: torch.Tensor, outs: list[torch.Tensor], picked: list[int]
+    ) -> str | None:
+        import torch
+
+        assert self._structure is not None
+        generator = torch.Generator(device=xt.device).manual_seed(0)
+        for i in picked:
+            u = torch.randn(
+                outs[i].shape, dtype=outs[i].dtype, device=xt.device, generator=generator
+            )
+            zeros = [u if j == i else torch.zeros_like(outs[j]) for j in picked]
+            try:
+                (alone,) = torch.autograd.grad(outs[i], xt, u, True, allow_unused=True)
+            except Exception as error:
+                return (
+                    f"with only {self._structure.names[i]}'s gradient defined (the others "
+                    f"undefined), the backward raised {first_line(error)}"
+                )
+            (padded,) = torch.autograd.grad(
+                [outs[j] for j in picked], xt, zeros, True, allow_unused=True
+            )
+            a, b = (np.zeros(self.n) if g is None else self._numpy(g) for g in (alone, padded))
+            scale = float(np.max(np.abs(b), initial=0.0)) + 1e-300
+            if not np.allclose(a, b, rtol=1e-9, atol=1e-9 * scale, equal_nan=True):
+                worst = int(np.argmax(np.abs(a - b)))
+                return (
+                    f"with only {self._structure.names[i]}'s gradient defined (the others "
+                    f"undefined), the backward returns {a[worst]:.6g} at "
+                    f"{locate(self.inputs, worst)} where the same gradient with the others "
+                    f"zero gives {b[worst]:.6g}: an undefined output gradient must count as "
+                    "zeros, not change the defined ones"
+                )
         return None
 
     def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -31,7 +31,8 @@ def kind(report: Any, name: str) -> Any:
 def two_outputs(none_as: str) -> Any:
     """(sin x, x²) with a backward that sees undefined gradients as None.
 
-    none_as: "zeros" (right), "ones" (wrong: a nonzero gradient) or "raise" (adds None).
+    none_as: "zeros" (right), "ones" (wrong: a nonzero gradient), "raise" (adds None) or
+    "drop" (wrong: x²'s gradient is ignored when sin's is undefined).
     """
 
     class SinSquare(torch.autograd.Function):
@@ -46,7 +47,9 @@ def two_outputs(none_as: str) -> Any:
             (x,) = ctx.saved_tensors
             if none_as == "raise":
                 return g1 * x.cos() + g2 * 2 * x
-            fill = torch.zeros_like(x) if none_as == "zeros" else torch.ones_like(x)
+            if none_as == "drop" and g1 is None:
+                return torch.zeros_like(x)
+            fill = torch.ones_like(x) if none_as == "ones" else torch.zeros_like(x)
             g1 = fill if g1 is None else g1
             g2 = fill if g2 is None else g2
             return g1 * x.cos() + g2 * 2 * x
@@ -64,7 +67,12 @@ def test_a_backward_handling_undefined_gradients_passes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("none_as", "message"), [("ones", "nonzero input gradients"), ("raise", "raised TypeError")]
+    ("none_as", "message"),
+    [
+        ("ones", "nonzero input gradients"),
+        ("raise", "raised TypeError"),
+        ("drop", "not change the defined ones"),
+    ],
 )
 def test_a_backward_mishandling_undefined_gradients_fails(none_as: str, message: str) -> None:
     report = gc.check(two_outputs(none_as), randn(3))
@@ -72,6 +80,17 @@ def test_a_backward_mishandling_undefined_gradients_fails(none_as: str, message:
     assert result.verdict == "fail", report
     assert message in str(report)
     assert report.verdict == "fail"
+
+
+def test_native_group_norm_drops_the_gradient_of_mean_when_the_outputs_is_undefined() -> None:
+    """A real torch defect that its own check_undefined_grad misses (torch's Jacobian check
+    sees it: analytic 0 for mean w.r.t. the input)."""
+    x, w, b = randn(2, 4, 3), randn(4, seed=1), randn(4, seed=2)
+    fn = lambda x, w, b: torch.native_group_norm(x, w, b, 2, 4, 3, 2, 1e-5)  # noqa: E731
+    report = gc.check(fn, x, w, b)
+    assert kind(report, "vjp").verdict == "pass", report
+    assert kind(report, "undefined_grad").verdict == "fail", report
+    assert "with only output[1]'s gradient defined" in str(report)
 
 
 def test_undefined_gradients_of_a_plain_function_pass() -> None:
