@@ -59,15 +59,14 @@ def to_markdown(run: Run) -> str:
     Example:
         >>> from gradcheck.reporting import CaseOutcome, Run
         >>> to_markdown(Run((CaseOutcome("f", "pass", 0.5),))).splitlines()[0]
-        '## gradcheck: ✅ all 1 case(s) pass'
+        '## gradcheck: ✅ 1 case(s) pass'
     """
     findings, n = run.findings, len(run.outcomes)
     if findings:
         title = f"❌ {len(findings)} of {n} case(s) with findings"
     else:
-        title = f"✅ all {n} case(s) pass" + (
-            f" ({run.counts['skipped']} skipped)" if "skipped" in run.counts else ""
-        )
+        skipped = run.counts.get("skipped", 0)
+        title = f"✅ {n - skipped} case(s) pass" + (f", {skipped} skipped" if skipped else "")
     lines = [f"## gradcheck: {title}", ""]
     if run.partial:
         lines += ["> [!WARNING]", "> The audit was interrupted: this report is partial.", ""]

@@ -161,3 +161,8 @@ def test_headline():
         "gradcheck: 5 case(s), 3 finding(s) (pass 1, fail 1, nonfinite 1, error 1, skipped 1)"
     )
     assert HOSTILE in sample_run().outcomes[2].name
+
+
+def test_markdown_title_of_a_clean_run_counts_skipped_apart():
+    clean = Run((CaseOutcome("a.py::f", "pass", 0.1), CaseOutcome("a.py::G", "skipped", 0.0)))
+    assert to_markdown(clean).splitlines()[0] == "## gradcheck: ✅ 1 case(s) pass, 1 skipped"
