@@ -110,10 +110,7 @@ def _torch_targets(obj: Any, module: str) -> Target | None:
             raise UnsynthesisableError("custom op with no autograd formula (register_autograd)")
         arity = _arity(obj._init_fn)
         make = tensors(torch.float64)
-        # register_autograd gives a backward only; forward-mode AD through the op silently
-        # gives zero tangents (torch 2.13), which is not the rule's fault: reverse mode only.
-        options: dict[str, Any] = {"checks": ["vjp"]}
-        return Target("torch.library.custom_op", obj, arity, SHAPES, make, options, obj._init_fn)
+        return Target("torch.library.custom_op", obj, arity, SHAPES, make, {}, obj._init_fn)
     module_type = torch.nn.Module
     source = obj if isinstance(obj, type) else None  # an instance has no line of its own
     if isinstance(obj, type) and issubclass(obj, module_type) and _defined_here(obj, module):
