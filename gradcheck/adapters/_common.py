@@ -254,7 +254,29 @@ def flatten(obj: Any, name: str, is_leaf: Callable[[Any], bool]) -> list[tuple[s
         ]
     raise UsageError(
         f"{name} is a {type(obj).__name__}: outputs must be arrays, numbers, or tuples, lists "
-        "and dicts of them"
+        f"and dicts of them{_framework_hint(obj)}"
+    )
+
+
+# Top-level modules of array types whose framework can be forced with framework="...".
+_FRAMEWORK_OF_MODULE = {
+    "tensorflow": "tensorflow",
+    "keras": "tensorflow",
+    "jax": "jax",
+    "jaxlib": "jax",
+    "torch": "torch",
+}
+
+
+def _framework_hint(obj: object) -> str:
+    """For an output of another framework (a closure over a Keras model called with NumPy
+    inputs is detected as NumPy code): how to have it checked by that framework."""
+    framework = _FRAMEWORK_OF_MODULE.get(type(obj).__module__.split(".")[0])
+    if framework is None:
+        return ""
+    return (
+        f"; the function returns {framework} values for these inputs: pass "
+        f"framework={framework!r} to check it with {framework}'s derivatives"
     )
 
 

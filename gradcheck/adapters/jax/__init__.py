@@ -1,4 +1,5 @@
-"""JAX: functions of arrays and pytrees, differentiated with jax.vjp / jax.jvp.
+"""JAX: functions of arrays and pytrees, differentiated with jax.vjp / jax.jvp; Keras 3 layers
+and models when Keras runs on the JAX backend (`_keras`).
 
 `_pytree.JaxFunction` maps the user's pytrees to one flat float64 vector (and back, for
 user-supplied derivatives); `_flat.JaxFlat` runs the flat function with jit, vmap and their
@@ -13,7 +14,9 @@ from typing import Any, ClassVar
 
 from ..._differentiable import Differentiable
 from .._common import Adapter, Wrt, describe, select_positions
+from .._keras import is_keras_layer
 from ._flat import JaxFlat
+from ._keras import bind_keras
 from ._pytree import COMPLEX, FLOAT, JaxFunction, kind_of
 
 __all__ = ["JaxAdapter", "JaxFlat"]
@@ -31,7 +34,7 @@ class JaxAdapter(Adapter):
         self._jax = jax
 
     def handles(self, obj: object) -> bool:
-        if type(obj).__module__.split(".")[0] in ("jax", "jaxlib"):
+        if type(obj).__module__.split(".")[0] in ("jax", "jaxlib") or is_keras_layer(obj, "jax"):
             return True
         try:
             leaves = self._jax.tree_util.tree_leaves(obj)
@@ -43,6 +46,8 @@ class JaxAdapter(Adapter):
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
         jax = self._jax
+        if is_keras_layer(fn, "jax"):
+            return bind_keras(jax, fn, inputs, kwargs, wrt)
         floats, kinds = [], []
         for arg in inputs:
             pairs, treedef = jax.tree_util.tree_flatten_with_path(arg)

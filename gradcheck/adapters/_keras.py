@@ -1,0 +1,213 @@
+"""Keras 3 on any backend: float64 clones of layers and models, their inputs and `wrt`.
+
+What does not depend on the backend lives here once: the float64 clone (every layer rebuilt
+from its config with the float64 dtype policy, a `Lambda` keeping the user's very function
+object, built by one call, then given the user's weights), the model's inputs as one flat list
+(`ModelInputs`) and `wrt` for layers. The adapter of the backend Keras runs on (TensorFlow:
+`tensorflow/_keras.py`, JAX: `jax/_keras.py`) evaluates the clone with `stateless_call`.
+
+The global dtype policy, floatx and the Python/NumPy RNG states (Keras initialisers draw seeds
+from Python's `random`) are switched only while cloning and restored even on errors; the user's
+model is never assigned to.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .._errors import UsageError
+from ._common import Wrt, select_positions
+
+FLOAT_POLICIES = ("float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16")
+
+
+def _keras() -> Any:
+    import keras  # deferred on purpose; see the adapters/__init__.py docstring
+
+    return keras
+
+
+def _is_float_policy(value: Any) -> bool:
+    if value is None or isinstance(value, str):
+        return value is None or value in FLOAT_POLICIES
+    if isinstance(value, dict) and value.get("class_name") == "DTypePolicy":
+        return str(value.get("config", {}).get("name")) in FLOAT_POLICIES
+    return False
+
+
+def _float64_config(config: Any) -> Any:
+    """A layer config with every floating dtype policy in it set to float64."""
+    if isinstance(config, dict):
+        return {
+            key: "float64" if key == "dtype" and _is_float_policy(value) else _float64_config(value)
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [_float64_config(value) for value in config]
+    return config
+
+
+def _clone_layer(layer: Any) -> Any:
+    keras = _keras()
+    if isinstance(layer, keras.layers.Lambda):
+        return keras.layers.Lambda(
+            layer.function,
+            output_shape=layer._output_shape,
+            mask=layer.mask,
+            arguments=layer.arguments,
+            name=layer.name,
+            dtype="float64",
+        )
+    return layer.__class__.from_config(_float64_config(layer.get_config()))
+
+
+def _is_graph_model(model: Any) -> bool:
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (_keras().Sequential, Functional))
+
+
+def float64_clone(model: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """A float64 copy of model with its weights, built by one call on `args`.
+
+    Raises whatever cloning raises; the caller decides whether to fall back.
+    """
+    keras = _keras()
+    policy, floatx = keras.config.dtype_policy(), keras.config.floatx()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        keras.config.set_floatx("float64")
+        keras.config.set_dtype_policy("float64")
+        if _is_graph_model(model):
+            # The Input layers keep their own dtype unless new float64 inputs are given.
+            structure = model.inputs[0] if isinstance(model, keras.Sequential) else model.input
+            fresh = keras.tree.map_structure(
+                lambda t: keras.Input(
+                    batch_shape=t.shape,
+                    name=t.name,
+                    dtype="float64" if "float" in str(t.dtype) else t.dtype,
+                ),
+                structure,
+            )
+            clone = keras.models.clone_model(
+                model, clone_function=_clone_layer, recursive=True, input_tensors=fresh
+            )
+        else:
+            clone = _clone_layer(model)
+        clone(*args, **kwargs)  # builds the weights
+    finally:
+        keras.config.set_dtype_policy(policy)
+        keras.config.set_floatx(floatx)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+    if model.weights:
+        shapes = [tuple(w.shape) for w in model.weights]
+        if shapes != [tuple(w.shape) for w in clone.weights]:
+            raise ValueError("the float64 clone's weights do not match the model's")
+        for mine, theirs in zip(clone.weights, model.weights, strict=True):
+            mine.assign(keras.ops.convert_to_numpy(theirs).astype(mine.dtype))
+    return clone
+
+
+class ModelInputs(NamedTuple):
+    """The model's inputs as one flat list, and how to pack them into its call's arguments."""
+
+    names: list[str]  # "input[1]" for positional inputs, "input[0][1]" inside a list or dict
+    leaves: list[Any]  # the user's arrays, in that order
+    pack: Callable[[Sequence[Any]], tuple[Any, ...]]  # leaves -> positional arguments
+
+
+def model_inputs(layer: Any, inputs: Sequence[Any]) -> ModelInputs:
+    """The flat inputs of `layer(*inputs)`: a single list/tuple/dict argument is opened, and
+    several positional arrays given to a multi-input functional model are packed into the
+    structure it was built with (Keras itself expects one structured argument)."""
+    keras = _keras()
+    if len(inputs) == 1 and isinstance(inputs[0], (list, tuple, dict)):
+        structure = inputs[0]
+        pairs = keras.tree.flatten_with_path(structure)
+        names = ["input[0]" + "".join(f"[{key!r}]" for key in path) for path, _ in pairs]
+        return ModelInputs(
+            names,
+            [leaf for _, leaf in pairs],
+            lambda leaves: (keras.tree.pack_sequence_as(structure, list(leaves)),),
+        )
+    names = [f"input[{i}]" for i in range(len(inputs))]
+    if len(inputs) > 1 and _is_graph_model(layer) and not isinstance(layer, keras.Sequential):
+        built = layer._inputs_struct
+        if len(keras.tree.flatten(built)) == len(inputs):
+            return ModelInputs(
+                names,
+                list(inputs),
+                lambda leaves: (keras.tree.pack_sequence_as(built, list(leaves)),),
+            )
+    return ModelInputs(names, list(inputs), tuple)
+
+
+def parse_wrt(
+    wrt: Wrt, inputs: Sequence[Any], is_float: Callable[[Any], bool], describe: Callable[[Any], str]
+) -> tuple[tuple[int, ...], bool]:
+    """(positions of checked inputs, whether the trainable weights are checked), for a layer.
+
+    Args:
+        wrt: None or "all", "inputs", "params", or input indices (into `ModelInputs.leaves`).
+        inputs: the model's flat inputs.
+        is_float, describe: the backend's float test and description, for `select_positions`.
+    """
+    floats, kinds = [is_float(a) for a in inputs], [describe(a) for a in inputs]
+    if wrt is None or wrt == "all":
+        return tuple(i for i, f in enumerate(floats) if f), True
+    if wrt == "inputs":
+        return select_positions(None, floats, kinds), False
+    if wrt == "params":
+        return (), True
+    if isinstance(wrt, str):
+        raise UsageError(
+            f"wrt={wrt!r} is not understood: for a Keras layer or model pass "
+            "'inputs', 'params', 'all' or input indices"
+        )
+    return select_positions(wrt, floats, kinds), False
+
+
+def is_keras_layer(obj: object, backend: str) -> bool:
+    """Whether obj is a Keras 3 layer or model while Keras runs on `backend`."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(obj, keras.Layer) and keras.backend.backend() == backend
+
+
+def seed_paths(model: Any) -> list[tuple[int, str]]:
+    """(index in non_trainable_variables, path) of every seed-generator state of model."""
+    return [
+        (k, v.path)
+        for k, v in enumerate(model.non_trainable_variables)
+        if v.path.endswith("seed_generator_state")
+    ]
+
+
+def random_note(layer: Any, paths: Sequence[str]) -> str:
+    """What a check of a model that draws random numbers checked (see `advanced_seeds`)."""
+    return (
+        f"{type(layer).__name__} draws random numbers (its seed state {', '.join(paths)} "
+        "advances at every call): the check holds that state fixed, so every evaluation sees "
+        "the same draw (e.g. one fixed dropout mask) and the derivative of that one draw is "
+        "what was checked; the dtype audit is skipped, since the user's dtype draws a "
+        "different mask"
+    )
+
+
+def advanced_seeds(model: Any, frozen: Sequence[Any], after: Sequence[Any]) -> list[str]:
+    """The seed states that one `stateless_call` (frozen -> after) advanced.
+
+    `stateless_call` returns the advanced state and the check discards it, so every
+    evaluation of the check sees the same draw: one fixed mask, which the notes must say.
+    """
+    to_numpy = _keras().ops.convert_to_numpy
+    return [
+        path
+        for k, path in seed_paths(model)
+        if not np.array_equal(to_numpy(after[k]), to_numpy(frozen[k]))
+    ]
