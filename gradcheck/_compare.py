@@ -48,6 +48,7 @@ SCALE_ULPS = 64.0
 WORST_SHOWN = 5
 CONDITIONING_ULPS = 4.0  # outside the safety factor: a bound on rounding, not an estimate
 NEGLIGIBLE = 1e-6  # an entry's budget below this fraction of the check's scale settles it
+ROUND_OFF_REVIEW = 8.0  # a round-off limited entry within this factor of its budget: look again
 
 
 @dataclass(slots=True)
@@ -80,12 +81,15 @@ class Comparison:
     nonfinite: np.ndarray
     kinked: np.ndarray
     unresolved: np.ndarray
+    limited: np.ndarray | None = None  # round-off limited and using much of their budget
 
     @property
     def contested(self) -> np.ndarray:
-        """Entries worth a second, thorough estimate: mismatched or unresolved."""
-        both: np.ndarray = self.mismatch | self.unresolved
-        return both
+        """Entries worth a second, thorough estimate: mismatched, unresolved, or limited by
+        round-off while using much of their budget (a large offset such as 1e8 + …, where
+        the thorough ladders' larger steps tighten the bound enough to see δ = 1e-6)."""
+        either: np.ndarray = self.mismatch | self.unresolved
+        return either if self.limited is None else either | self.limited
 
     @property
     def verdict(self) -> Verdict:
@@ -146,7 +150,13 @@ def compare(
             | ((scale == 0) & (magnitude <= own))  # an identically zero derivative
         )
         unresolved = a_finite & ~kinked & ~mismatch & ~settled
-        return Comparison(allowed, mismatch, nonfinite, kinked, unresolved)
+        limited = (
+            settled
+            & ~mismatch
+            & (noise >= 0.5 * bound)
+            & (np.abs(analytic - numeric) > allowed / ROUND_OFF_REVIEW)
+        )
+        return Comparison(allowed, mismatch, nonfinite, kinked, unresolved, limited)
 
 
 def summarise(

@@ -29,3 +29,8 @@ class GradientError(GradcheckError, AssertionError):
     def __init__(self, report: Report) -> None:
         super().__init__(str(report))
         self.report = report
+
+
+# Public names: tracebacks and pytest print `gradcheck.GradientError`, where users import it.
+for _error in (GradcheckError, UsageError, GradientError):
+    _error.__module__ = "gradcheck"

@@ -121,7 +121,8 @@ def _analytic(
     if "reverse" in routes:
         try:
             reverse_rows = scaled_vjps(fn, u)  # (k, n)
-            analytic["reverse"] = (reverse_rows * v).sum(axis=1)[:, None]
+            with np.errstate(invalid="ignore"):  # inf - inf: NaN, judged "nonfinite"
+                analytic["reverse"] = (reverse_rows * v).sum(axis=1)[:, None]
         except Unsupported as why:
             notes.append(f"reverse mode not checked: {why}")
     if "forward" in routes:
@@ -151,7 +152,8 @@ def fast(
     spread = np.zeros((len(v), fn.m))
     slope = np.abs(next(iter(analytic.values()))).max(axis=1)
     if reverse_rows is not None:  # per probe, shared by its outputs
-        total = np.abs(reverse_rows * v * fn.x0[None, :]).sum(axis=1)
+        finite_rows = np.nan_to_num(reverse_rows, nan=0.0, posinf=0.0, neginf=0.0)
+        total = np.abs(finite_rows * v * fn.x0[None, :]).sum(axis=1)
         size = np.maximum(np.abs(u).max(axis=1), np.finfo(np.float64).tiny)
         spread[:] = np.nan_to_num(total / size, posinf=0.0)[:, None]
         slope = np.abs(reverse_rows * v).sum(axis=1)  # ⟨g, v⟩ can cancel; its terms cannot
@@ -166,9 +168,7 @@ def fast(
         entries = _Projections(route, v, u, names, fn.outputs, a.shape[1])
         reverse = route == "reverse" and reverse_rows is not None
         scale = np.abs(reverse_rows * v).sum(axis=1)[:, None] if reverse else None
-        conditioning = (
-            np.abs(reverse_rows * v * fn.x0[None, :]).sum(axis=1)[:, None] if reverse else None
-        )
+        conditioning = total[:, None] if reverse else None
         judged, comparison = judge(
             ctx,
             route,

@@ -112,7 +112,7 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     unresolved = np.zeros((fn.m, fn.n), dtype=bool)
     resolution = np.zeros((fn.m, fn.n))
     for route, a in analytic.items():
-        conditioning = np.abs(a) * np.abs(fn.x0)[None, :]
+        conditioning = np.nan_to_num(np.abs(a), nan=0.0, posinf=0.0) * np.abs(fn.x0)[None, :]
         judged, comparison = judge(
             ctx, route, a, layout.numbers(est, every), layout, where, spent, None, conditioning
         )

@@ -108,7 +108,11 @@ def thorough(
     others = ~np.eye(len(runs), dtype=bool)[:, :, None, None]
     confirmed = (agree & others & resolved[None]).any(axis=1) & resolved
     smaller = (steps[None, :] < steps[:, None])[..., None]  # b's step below a's
-    consistent = (agree | ~smaller | ~resolved[None]).all(axis=1)
+    # A smaller step can only veto what its own error could tell apart: samples that were
+    # bit-identical (log(cosh(x)) at x = 1e-9 is exactly 0 around there) claim an error far
+    # below the rounding of the larger step's value, and know nothing.
+    credible = errors[None, :] >= np.finfo(np.float64).eps * np.abs(values[:, None])
+    consistent = (agree | ~smaller | ~resolved[None] | ~credible).all(axis=1)
     ranked = np.where(confirmed & consistent, errors, np.inf)
     # Where no start qualifies, nothing is trusted: the error stays as large as the spread.
     pick = np.argmin(ranked, axis=0)
