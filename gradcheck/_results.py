@@ -13,7 +13,17 @@ from typing import Any, Literal
 Verdict = Literal[
     "pass", "fail", "nondifferentiable", "nonfinite", "nondeterministic", "inconclusive"
 ]
-Kind = Literal["vjp", "jvp", "adjoint", "hvp", "surrogate", "taylor", "dtype"]
+Kind = Literal[
+    "vjp",
+    "jvp",
+    "adjoint",
+    "hvp",
+    "surrogate",
+    "taylor",
+    "dtype",
+    "undefined_grad",
+    "batched_grad",
+]
 
 SCHEMA_VERSION = 1
 
