@@ -78,10 +78,10 @@ def to_markdown(run: Run) -> str:
         lines += [*_table(("case", "status", "message"), found), ""]
         for outcome in findings:
             lines += _details(outcome)
-    skipped = [o for o in run.outcomes if o.status == "skipped"]
-    if skipped:
+    left_out = [o for o in run.outcomes if o.status == "skipped"]
+    if left_out:
         lines += ["### Skipped", ""]
-        lines += _table(("case", "reason"), [(_cell(o.name), _cell(o.message)) for o in skipped])
+        lines += _table(("case", "reason"), [(_cell(o.name), _cell(o.message)) for o in left_out])
         lines.append("")
     passed = [o for o in run.outcomes if o.status == "pass"]
     if passed:
