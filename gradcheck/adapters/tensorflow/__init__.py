@@ -12,6 +12,10 @@ Inputs are promoted to float64 copies; a function that cannot run in float64 (it
 input with float32 tensors it captured, or a `tf.function` pins float32 in its signature) is
 evaluated in the user's dtype instead (`_common.retry_in_own_dtype`), and the notes say so. No
 TF global state is touched.
+
+A closure over float32 Keras models is opaque to promotion; `float64_models(model_0, …)`
+(`_substitute`) runs float64 clones of the listed models wherever the closure calls them, for
+the duration of a block, without assigning to the models.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from .._common import Adapter, Wrt, dtype_name, positions_to_check, retry_in_own
 from ._flat import TensorflowFlat
 from ._function import TensorflowFunction
 from ._keras import bind_keras
+from ._substitute import float64_models
 from ._tensors import describe_tf, is_keras, is_leaf, is_tf_array, tf_module, to_numpy
 
-__all__ = ["TensorflowAdapter", "TensorflowFlat"]
+__all__ = ["TensorflowAdapter", "TensorflowFlat", "float64_models"]
 
 
 class TensorflowAdapter(Adapter):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._common import input_leaves, own_dtype_note
 from ._flat import TensorflowFlat
+from ._substitute import substitution_note
 from ._tensors import describe_tf, is_float_input, is_leaf, tf_module, to_numpy
 
 
@@ -41,6 +42,9 @@ class TensorflowFunction(TensorflowFlat):
                 "the dtype"
             )
             notes.append(own_dtype_note(clash, (leaf.dtype for leaf in inputs), cause))
+        substituted = substitution_note()
+        if substituted:
+            notes.append(substituted)
         super().__init__(x0, inputs, dtypes, notes, positions=positions)
 
     def _input_notes(self, positions: tuple[int, ...]) -> list[str]:
