@@ -37,6 +37,7 @@ Adding a framework
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -110,9 +111,41 @@ def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adap
         adapter = _load(entry)
         if adapter is not None and any(adapter.handles(obj) for obj in objects):
             return adapter
+    _refuse_packed_inputs(objects)
     kinds = ", ".join(sorted({type(obj).__name__ for obj in objects})) or "nothing"
     raise UsageError(
         f"cannot tell which framework these inputs belong to ({kinds}); supported: "
         "NumPy arrays, torch tensors/modules, JAX arrays (and pytrees of them), "
         "TensorFlow tensors/variables and Keras layers. Pass framework=... to choose one."
+    )
+
+
+def _refuse_packed_inputs(objects: Sequence[object]) -> None:
+    """`gc.check(f, (x, y))` as torch.autograd.gradcheck and check_grads take their inputs:
+    when f's arity shows the tuple's elements were meant, say so instead of "cannot tell".
+
+    Raises:
+        UsageError: with "did you mean gc.check(f, *inputs)?".
+    """
+    if len(objects) != 2 or not isinstance(objects[0], (tuple, list)) or not objects[0]:
+        return
+    packed: Sequence[object] = objects[0]
+    fn = objects[1]
+    if not any(a.handles(item) for a in _instances.values() for item in packed):
+        return
+    try:
+        parameters = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(p.default is p.empty for p in positional)
+    spread = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+    if not 1 <= required <= len(packed) or (len(packed) > len(positional) and not spread):
+        return
+    kinds = ", ".join(type(item).__name__ for item in packed)
+    raise UsageError(
+        f"the inputs are one {type(packed).__name__} ({kinds}) but the function takes "
+        f"{len(packed)} positional arguments: did you mean gc.check(f, *inputs)? gradcheck "
+        "takes the inputs as separate arguments, not as torch.autograd.gradcheck's or "
+        "check_grads' tuple"
     )

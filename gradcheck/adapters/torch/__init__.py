@@ -44,6 +44,7 @@ from ._binding import (
     substitute,
     validate_tensors,
 )
+from ._closure import captures_low_precision, uncompiled
 from ._flat import TorchFlat
 from ._module import bind_module
 
@@ -69,14 +70,34 @@ class TorchAdapter(Adapter):
     def bind(
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
-        # NumPy arrays reach here when the user forces framework="torch": make them tensors.
+        fn, notes = uncompiled(fn)
+        module = isinstance(fn, self._torch.nn.Module)
         args = [
-            self._torch.from_numpy(np.array(a)) if isinstance(a, np.ndarray) else a for a in inputs
+            self._torch.from_numpy(np.array(a)) if _converted(a, i, len(inputs), wrt, module) else a
+            for i, a in enumerate(inputs)
         ]
         kwargs = dict(kwargs or {})
         if isinstance(fn, self._torch.nn.Module):
-            return bind_module(fn, args, kwargs, wrt)
-        return _bind_function(fn, args, kwargs, wrt)
+            bound = bind_module(fn, args, kwargs, wrt)
+        else:
+            bound = _bind_function(fn, args, kwargs, wrt)
+        bound.notes = (*notes, *bound.notes)
+        return bound
+
+
+def _converted(arg: Any, position: int, count: int, wrt: Wrt, module: bool) -> bool:
+    """Whether a NumPy input (framework="torch") becomes a tensor: float arrays that are
+    checked (or that a module needs as tensors); masks, index arrays and floats left out of
+    `wrt` reach the code unchanged, as the user passed them."""
+    if not isinstance(arg, np.ndarray) or arg.dtype.kind not in "fc":
+        return False
+    if module or wrt is None or isinstance(wrt, str):
+        return True
+    chosen = [wrt] if isinstance(wrt, (int, np.integer)) else list(wrt)
+    return any(
+        isinstance(i, (int, np.integer)) and -count <= i < count and int(i) % count == position
+        for i in chosen
+    )
 
 
 def _bind_function(
@@ -131,15 +152,11 @@ def _bind_function(
     return retry_in_own_dtype(
         TorchBinding(names, originals, call, native_call, args_of, notes).differentiable,
         in_own_dtype,
-        lambda error: native_call is not None and _dtype_clash(error),
-    )
-
-
-def _dtype_clash(error: Exception) -> bool:
-    """Whether an error looks like float64 copies meeting the user's float32 tensors."""
-    message = str(error)
-    return isinstance(error, RuntimeError) and (
-        "dtype" in message
-        or "scalar type" in message
-        or ("Double" in message and ("Float" in message or "Half" in message))
+        # Any RuntimeError of a closure over float32 tensors or modules: the message differs
+        # per op (conv: "Input type (double) and bias type (float)"), what it captures does not.
+        lambda error: (
+            native_call is not None
+            and isinstance(error, RuntimeError)
+            and captures_low_precision(fn)
+        ),
     )

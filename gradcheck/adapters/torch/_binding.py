@@ -19,13 +19,12 @@ from .._common import (
     Wrt,
     check_output_size,
     describe,
-    dtype_name,
     flatten,
     part,
     unflatten,
-    validate_point,
 )
-from ._flat import Hooks, Structure, TorchFlat, float64_default, real_parts
+from ._flat import Hooks, RandomStream, Structure, TorchFlat, float64_default, real_parts
+from ._leaves import Placement, join, leaf_triples
 
 if TYPE_CHECKING:
     import torch
@@ -63,53 +62,37 @@ class TorchBinding:
 
         for name, tensor in zip(self.names, self.originals, strict=True):
             validate_tensor(name, tensor)
-            validate_point(name, flat_numpy(tensor))
-        inputs = leaves_of(
-            [
-                triple
-                for name, t in zip(self.names, self.originals, strict=True)
-                for triple in leaf_triples(name, t)
-            ]
-        )
-        x0 = np.concatenate([flat_numpy(t) for t in self.originals])
+        placement = Placement(self.names, self.originals)
+        inputs, x0 = placement.leaves, placement.x0
         device = self.originals[0].device
-        call, originals = self.call, self.originals
+        call = self.call
 
-        def split(x: np.ndarray) -> list[torch.Tensor]:
-            return join(
-                [
-                    torch.as_tensor(part(x, leaf).copy(), dtype=torch.float64, device=device)
-                    for leaf in inputs
-                ],
-                originals,
-            )
+        def split(x: np.ndarray, tangent: bool = False) -> list[torch.Tensor]:
+            xt = torch.tensor(np.asarray(x, dtype=np.float64), device=device)
+            return placement.tensors(xt, tangent=tangent)
 
         def parts(xt: torch.Tensor) -> list[torch.Tensor]:
             # clone: user code may write into its inputs; xt must stay the point asked for.
-            return outputs.parts(call(join([part(xt, leaf).clone() for leaf in inputs], originals)))
+            return outputs.parts(call([p.clone() for p in placement.tensors(xt)]))
 
-        with float64_default(), torch.enable_grad():
+        stream = RandomStream()
+        with float64_default(stream), torch.enable_grad():
             start = torch.tensor(x0, dtype=torch.float64, device=device).requires_grad_(True)
-            outputs = Outputs(call(join([part(start, leaf).clone() for leaf in inputs], originals)))
+            outputs = Outputs(call([p.clone() for p in placement.tensors(start)]))
 
         def flat(xt: torch.Tensor) -> torch.Tensor:
             return outputs.concat(parts(xt))
 
         def batched(xt: torch.Tensor) -> torch.Tensor:  # views; TorchFlat guards the input
-            return outputs.flat(call(join([part(xt, leaf) for leaf in inputs], originals)))
+            return outputs.flat(call(placement.tensors(xt)))
 
         hooks = Hooks(
-            inputs=lambda x: self.args_of(split(np.asarray(x, dtype=np.float64))),
+            inputs=lambda x: self.args_of(split(x)),
             outputs=lambda vec: outputs.native(np.asarray(vec, dtype=np.float64), device),
-            tangents=lambda vec: tuple(split(np.asarray(vec, dtype=np.float64))),
+            tangents=lambda vec: tuple(split(vec, tangent=True)),
         )
-        notes = [
-            f"complex {name} checked as its real and imaginary parts (torch's conjugate "
-            "Wirtinger convention, as torch.autograd.gradcheck checks it)"
-            for name, t in zip(self.names, self.originals, strict=True)
-            if t.is_complex()
-        ]
-        native = None if self.native_call is None else self._native(outputs)
+        notes = placement.notes
+        native = None if self.native_call is None else self._native(outputs, placement, stream)
         function = TorchFlat(
             flat,
             batched,
@@ -122,12 +105,15 @@ class TorchBinding:
             native=native,
             hooks=hooks,
             structure=Structure(parts, tuple(outputs.names)),
+            stream=stream,
         )
         # Try vmap once now, so that a fallback's reason is in `notes` before anyone reads them.
         function.values(x0[None])
         return function
 
-    def _native(self, outputs: Outputs) -> Callable[[np.ndarray], np.ndarray | None]:
+    def _native(
+        self, outputs: Outputs, placement: Placement, stream: RandomStream
+    ) -> Callable[[np.ndarray], np.ndarray | None]:
         """J(x0)^T u in the user's dtypes: the user's gradient, for the dtype audit."""
         import torch
 
@@ -144,7 +130,7 @@ class TorchBinding:
                 ) from error
 
         def own_dtype_vjp(u: np.ndarray) -> np.ndarray:
-            with torch.enable_grad():
+            with torch.enable_grad(), stream.active():
                 pieces = [t.detach().clone().requires_grad_(True) for t in self.originals]
                 named = flatten(native_call(pieces), "output", is_tensor)
                 kept = [value for (_, value), keep in zip(named, outputs.keep, strict=True) if keep]
@@ -161,14 +147,7 @@ class TorchBinding:
                     if ys
                     else (None,) * len(pieces)
                 )
-            return np.concatenate(
-                [
-                    np.zeros(2 * p.numel() if p.is_complex() else p.numel())
-                    if g is None
-                    else flat_numpy(g)
-                    for p, g in zip(pieces, grads, strict=True)
-                ]
-            )
+            return placement.flat(grads)
 
         return native_vjp
 
@@ -287,32 +266,6 @@ def is_float_tensor(obj: object) -> bool:
     return is_tensor(obj) and (obj.is_floating_point() or obj.is_complex())  # type: ignore[attr-defined]
 
 
-def leaf_triples(name: str, tensor: torch.Tensor) -> list[tuple[str, tuple[int, ...], str]]:
-    """(name, shape, dtype) of the leaves of one tensor: "<name>.real" and "<name>.imag" for a
-    complex one (where `_diagnosis` looks for a forgotten conjugate), else just name."""
-    shape, dtype = tuple(tensor.shape), dtype_name(tensor)
-    if tensor.is_complex():
-        return [(f"{name}.real", shape, dtype), (f"{name}.imag", shape, dtype)]
-    return [(name, shape, dtype)]
-
-
-def join(parts: Sequence[torch.Tensor], templates: Sequence[Any]) -> list[torch.Tensor]:
-    """Per template, its leaves' parts put back together: torch.complex(real, imag) for a
-    complex template (differentiable, so autograd sees the real view), the part itself else."""
-    import torch
-
-    queue = iter(parts)
-    return [
-        torch.complex(next(queue), next(queue)) if is_tensor(t) and t.is_complex() else next(queue)
-        for t in templates
-    ]
-
-
-def flat_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A tensor's leaf entries as one float64 vector (real then imaginary part if complex)."""
-    return np.concatenate([as_numpy(p).reshape(-1) for p in real_parts(tensor.detach())])
-
-
 def describe_tensor(obj: object) -> str:
     """ "float32 tensor of shape (3, 2)", or the type of anything else ("int"): for messages."""
     return describe(obj, "tensor") if is_tensor(obj) else type(obj).__name__
@@ -415,12 +368,6 @@ def substitute(
     for position, piece in zip(positions, pieces, strict=True):
         full[position] = piece
     return tuple(full)
-
-
-def as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    import torch
-
-    return np.asarray(tensor.detach().cpu().to(torch.float64).numpy())
 
 
 def _map(obj: Any, fn: Callable[[Any], Any]) -> Any:

@@ -39,9 +39,36 @@ LOOP_JVPS = 6
 LOOP_VJPS = 2
 
 
+class RandomStream:
+    """torch's global RNG as the checked code sees it, kept apart from the user's.
+
+    Code that draws random numbers (dropout, a sampled noise term) gets a fresh draw at every
+    evaluation, continuing from the user's state at the first one (so randomness stays
+    visible to the checker, as nondeterminism), while the user's generator is left exactly
+    as it was: its state is put back after every call into the code. CPU generator only.
+    """
+
+    def __init__(self) -> None:
+        self._state: Any = None
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        import torch
+
+        user = torch.get_rng_state()
+        if self._state is not None:
+            torch.set_rng_state(self._state)
+        try:
+            yield
+        finally:
+            self._state = torch.get_rng_state()
+            torch.set_rng_state(user)
+
+
 @contextlib.contextmanager
-def float64_default() -> Iterator[None]:
-    """Make tensors the user's code creates (torch.zeros(n), torch.tensor(0.5)) float64.
+def float64_default(stream: RandomStream | None = None) -> Iterator[None]:
+    """Make tensors the user's code creates (torch.zeros(n), torch.tensor(0.5)) float64, and
+    let it draw from `stream` instead of the user's RNG.
 
     Without this, a constant built inside the function stays float32 and either truncates the
     float64 copy (in-place writes) or breaks ops that do not promote (matmul). The user's
@@ -52,7 +79,8 @@ def float64_default() -> Iterator[None]:
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        yield
+        with stream.active() if stream is not None else contextlib.nullcontext():
+            yield
     finally:
         torch.set_default_dtype(previous)
 
@@ -98,6 +126,7 @@ class TorchFlat(Differentiable):
         hooks: the conversions for user-supplied derivatives, or None if it takes none.
         structure: the outputs one by one (undefined output gradients, forward mode's
             missing tangents), or None for a map with one output (a gradient map).
+        stream: the random numbers the code draws (see `RandomStream`).
     """
 
     framework = "torch"
@@ -116,11 +145,13 @@ class TorchFlat(Differentiable):
         native: Callable[[np.ndarray], np.ndarray | None] | None = None,
         hooks: Hooks | None = None,
         structure: Structure | None = None,
+        stream: RandomStream | None = None,
         order: int = 1,
     ) -> None:
         super().__init__(x0, inputs, outputs, eps=eps, notes=notes)
         self._flat, self._batched, self._device, self._native = flat, batched, device, native
         self._hooks, self._structure = hooks, structure
+        self._stream = stream or RandomStream()
         self._order = order  # derivative order this map computes (gradient maps: 2, 3, ...)
         self._batching = Batching(self, "torch.func.vmap")
         self._forward_unsupported: str | None = None
@@ -152,7 +183,7 @@ class TorchFlat(Differentiable):
     # -- the interface ----------------------------------------------------------------------
 
     def value(self, x: np.ndarray) -> np.ndarray:
-        with float64_default():
+        with float64_default(self._stream):
             return self._numpy(self._flat(self._tensor(x)))
 
     def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -172,7 +203,7 @@ class TorchFlat(Differentiable):
         us = np.asarray(us, dtype=np.float64)
         if not len(us):
             return np.empty((0, self.n))
-        with float64_default(), torch.enable_grad():
+        with float64_default(self._stream), torch.enable_grad():
             xt = self._tensor(x).requires_grad_(True)
             y = self._flat(xt)
             if not y.requires_grad:  # no output depends on x through autograd
@@ -241,7 +272,7 @@ class TorchFlat(Differentiable):
             except Exception as error:
                 reasons.append(f"torch.func.vmap: {first_line(error)}")
         try:
-            with float64_default(), torch.enable_grad():
+            with float64_default(self._stream), torch.enable_grad():
                 xt = self._tensor(x).requires_grad_(True)
                 y = self._flat(xt)
                 if not y.requires_grad:
@@ -258,7 +289,7 @@ class TorchFlat(Differentiable):
 
         batched = self._batched
         assert batched is not None
-        with float64_default(), _quiet_vmap():
+        with float64_default(self._stream), _quiet_vmap():
             pull = torch.func.vjp(batched, self._tensor(x))[1]
             (grads,) = torch.func.vmap(pull)(self._tensor(us))
         return self._numpy(grads)
@@ -281,7 +312,7 @@ class TorchFlat(Differentiable):
 
         if self._structure is None:
             raise Unsupported("undefined output gradients apply to the function's own outputs")
-        with float64_default(), torch.enable_grad():
+        with float64_default(self._stream), torch.enable_grad():
             xt = self._tensor(self.x0).requires_grad_(True)
             outs = self._structure.parts(xt)
             picked = [i for i, o in enumerate(outs) if o.requires_grad]
@@ -374,7 +405,7 @@ class TorchFlat(Differentiable):
             raise Unsupported(self._forward_unsupported)
         _prepare_forward_ad()
         try:
-            with float64_default(), torch.enable_grad(), fwad.dual_level():
+            with float64_default(self._stream), torch.enable_grad(), fwad.dual_level():
                 # A gradient map calls autograd.grad inside, so its primal must require grad
                 # (forward-over-reverse); elsewhere that would only slow forward mode down.
                 primal = self._tensor(x).requires_grad_(self._order > 1)
@@ -428,7 +459,7 @@ class TorchFlat(Differentiable):
         import torch
 
         assert self._structure is not None
-        with float64_default(), torch.enable_grad():
+        with float64_default(self._stream), torch.enable_grad():
             outs = self._structure.parts(self._tensor(self.x0).requires_grad_(True))
         return frozenset(
             name for name, o in zip(self._structure.names, outs, strict=True) if o.requires_grad
@@ -465,7 +496,7 @@ class TorchFlat(Differentiable):
             return tangent
 
         rows = rows_per_chunk(self.n + self.m)
-        with float64_default(), _quiet_vmap():
+        with float64_default(self._stream), _quiet_vmap():
             result = np.concatenate(
                 [
                     self._numpy(torch.func.vmap(one)(self._tensor(vs[start : start + rows])))
@@ -514,7 +545,7 @@ class TorchFlat(Differentiable):
         assert self._batched is not None
         data = chunk.copy() if check else chunk
         vmapped = torch.func.vmap(self._batched)
-        with float64_default(), _quiet_vmap():
+        with float64_default(self._stream), _quiet_vmap():
             try:
                 with _without_fallback() if check else contextlib.nullcontext():
                     result = self._numpy(vmapped(self._view(data)))
@@ -565,7 +596,7 @@ class TorchFlat(Differentiable):
                 grad: torch.Tensor = pull(u_t)[0]
                 return grad
 
-        with float64_default(), torch.enable_grad():
+        with float64_default(self._stream), torch.enable_grad():
             probe = grad_flat(self._tensor(self.x0).requires_grad_(True))
         if _once_differentiable(probe):
             raise Unsupported(
@@ -586,6 +617,7 @@ class TorchFlat(Differentiable):
             eps=self.eps,
             notes=self.notes,
             hooks=hooks,
+            stream=self._stream,
             order=self._order + 1,
         )
 
@@ -661,7 +693,7 @@ def _fallback_op(error: Exception) -> str | None:
 
 def _agree(batched: np.ndarray, plain: np.ndarray, reason: str) -> None:
     """Raise CannotVectorise(reason) unless a vectorised row equals the plain one to rounding."""
-    scale = float(np.max(np.abs(plain), initial=0.0)) + 1.0
+    scale = float(np.max(np.abs(plain), initial=0.0, where=np.isfinite(plain))) + 1.0
     if not np.allclose(batched, plain, rtol=0.0, atol=1e-9 * scale, equal_nan=True):
         raise CannotVectorise(reason)
 

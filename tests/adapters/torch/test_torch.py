@@ -528,7 +528,7 @@ def test_adapter_is_chosen_for_tensors_and_modules() -> None:
     [
         (lambda: torch.empty(3, device="meta"), "meta device"),
         (lambda: torch.eye(3).to_sparse(), "sparse"),
-        (lambda: torch.tensor([1.0, float("nan")]), "finite"),
+        (lambda: torch.tensor([float("nan"), float("-inf")]), "finite"),
         (lambda: torch.empty(0), "empty"),
     ],
 )
