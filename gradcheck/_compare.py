@@ -170,11 +170,16 @@ def summarise(
     order: int = 1,
     evaluations: int = 0,
     cause: str | None = None,
+    curve: Callable[[int, float], tuple[tuple[float, float], ...]] | None = None,
 ) -> CheckResult:
-    """Word a comparison as a CheckResult with the worst entries as evidence."""
+    """Word a comparison as a CheckResult with the worst entries as evidence.
+
+    `curve(flat, step)` gives the numeric estimate of one entry at steps around `step` (the
+    V curve a report can plot); it is asked for the evidence of findings only.
+    """
     verdict = result.verdict
     flat_b, flat_steps = numbers.bound.ravel(), numbers.step.ravel()
-    worst, ratio = _evidence(result, analytic, numbers, where)
+    worst, ratio = _evidence(result, analytic, numbers, where, curve if verdict != "pass" else None)
     bounds = flat_b[np.isfinite(flat_b)]
     step = Step(
         float(np.median(flat_steps)) if flat_steps.size else 0.0,
@@ -191,7 +196,41 @@ def summarise(
         analytic.size,
         evaluations,
         cause if verdict == "fail" else None,
+        histogram=_histogram(result, analytic, numbers, where),
     )
+
+
+HISTOGRAM_EDGES = tuple(float(e) for e in np.arange(-16.0, 4.5, 0.5))
+HISTOGRAM_ENTRIES = 20_000  # checks with more entries carry no histogram (naming costs)
+
+
+def _histogram(
+    result: Comparison, analytic: np.ndarray, numbers: Numbers, where: Callable[[int], str]
+) -> dict[str, object] | None:
+    """log10(|analytic - numeric| / tolerance) of every resolved entry, counted per input or
+    parameter in half-decade bins: where a report's histogram comes from."""
+    if analytic.size > HISTOGRAM_ENTRIES:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.abs(analytic - numbers.value).ravel() / result.allowed.ravel()
+    shown = np.flatnonzero(np.isfinite(ratio) & (ratio > 0))
+    if not shown.size:
+        return None
+    edges = np.array(HISTOGRAM_EDGES)
+    logs = np.clip(np.log10(ratio[shown]), edges[0], edges[-1])
+    leaves = [_leaf_of(where(int(i))) for i in shown]
+    counts = {
+        leaf: np.histogram(logs[[k for k, name in enumerate(leaves) if name == leaf]], edges)[0]
+        for leaf in dict.fromkeys(leaves)
+    }
+    return {"edges": list(HISTOGRAM_EDGES), "counts": {k: v.tolist() for k, v in counts.items()}}
+
+
+def _leaf_of(where: str) -> str:
+    """ "input[0][2, 1] -> output[1]" -> "input[0]"; "params['w'] (probe 2)" -> "params['w']"."""
+    name = where.split(" ->")[0].split(" (probe")[0]
+    cut = name.find("][")
+    return name[: cut + 1] if cut >= 0 else name
 
 
 def _focus(result: Comparison) -> np.ndarray | None:
@@ -205,7 +244,11 @@ def _focus(result: Comparison) -> np.ndarray | None:
 
 
 def _evidence(
-    result: Comparison, analytic: np.ndarray, numbers: Numbers, where: Callable[[int], str]
+    result: Comparison,
+    analytic: np.ndarray,
+    numbers: Numbers,
+    where: Callable[[int], str],
+    curve: Callable[[int, float], tuple[tuple[float, float], ...]] | None = None,
 ) -> tuple[tuple[Evidence, ...], np.ndarray]:
     """The worst entries first (a finding's evidence is its offending entries only), and
     |diff|/tol per entry, ranked so that the entries a finding is about come first."""
@@ -232,6 +275,7 @@ def _evidence(
             float(flat_b[i]),
             float(allowed[i]),
             float(flat_steps[i]),
+            () if curve is None else curve(int(i), float(flat_steps[i])),
         )
         for i in order_idx
     )

@@ -109,6 +109,27 @@ class Layout:
     noise_level: np.ndarray
 
 
+CURVE_STEPS = tuple(2.0**k for k in range(-24, 7, 2))  # relative to the step used
+
+
+def v_curve(
+    ctx: Context, direction: np.ndarray, cotangent: np.ndarray, step: float
+) -> tuple[tuple[float, float], ...]:
+    """The central-difference estimate of one entry at steps around `step`: the "V curve"
+    whose falling branch is truncation and rising branch round-off, for reports to plot."""
+    if not step > 0:
+        return ()
+    steps = step * np.array(CURVE_STEPS)
+    points = np.concatenate(
+        [ctx.source.x0 + h * sign * direction for h in steps for sign in (1.0, -1.0)]
+    ).reshape(-1, ctx.source.n)
+    values = ctx.source.values(points).reshape(len(steps), 2, -1) @ cotangent
+    estimates = (values[:, 0] - values[:, 1]) / (2 * steps)
+    return tuple(
+        (float(h), float(e)) for h, e in zip(steps, estimates, strict=True) if np.isfinite(e)
+    )
+
+
 def scaled_vjps(fn: Differentiable, us: np.ndarray) -> np.ndarray:
     """Jᵀu for each row of us, through scaled cotangents (Note: Cotangent scaling).
 
@@ -243,6 +264,7 @@ def judge(
         order=ctx.order,
         evaluations=spent,
         cause=cause,
+        curve=lambda flat, step: v_curve(ctx, *layout.probe(flat), step),
     )
     return [summary] + ([opinion] if opinion is not None else []), result
 

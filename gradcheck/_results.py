@@ -81,6 +81,7 @@ class Evidence:
     bound: float  # error bound of the numeric estimate
     tolerance: float  # the allowed |analytic - numeric| for this entry
     step: float
+    curve: tuple[tuple[float, float], ...] = ()  # (step, estimate) around `step`: the V curve
 
     @property
     def difference(self) -> float:
@@ -108,6 +109,8 @@ class CheckResult:
     entries: int = 0  # how many entries were compared
     evaluations: int = 0  # function evaluations spent on finite differences
     cause: str | None = None  # the likely cause of a failure, where one fits
+    remainders: tuple[dict[str, Any], ...] = ()  # Taylor remainders r(h) of reviewed entries
+    histogram: dict[str, Any] | None = None  # log10(|diff|/tol) of every entry, per leaf
 
     @property
     def passed(self) -> bool:
@@ -141,9 +144,21 @@ class CheckResult:
                     "bound": e.bound,
                     "tolerance": e.tolerance,
                     "step": e.step,
+                    **(
+                        {
+                            "curve": {
+                                "step": [h for h, _ in e.curve],
+                                "estimate": [v for _, v in e.curve],
+                            }
+                        }
+                        if e.curve
+                        else {}
+                    ),
                 }
                 for e in self.worst
             ],
+            **({"remainders": list(self.remainders)} if self.remainders else {}),
+            **({"histogram": self.histogram} if self.histogram else {}),
         }
 
 

@@ -43,6 +43,8 @@ class Remainder:
     slope: float | None
     resolution: float
     evaluations: int
+    steps: tuple[float, ...] = ()  # where the remainder rose above round-off, for plots
+    remainders: tuple[float, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -91,13 +93,14 @@ def remainder_test(
     if idx.size:
         breaks = np.flatnonzero(np.diff(idx) != 1)
         idx = idx[breaks[-1] + 1 :] if breaks.size else idx
+    shown = (tuple(float(h) for h in steps[idx]), tuple(float(r) for r in remainder[idx]))
     if idx.size < TAIL + 1:
-        return Remainder(None, np.inf, STEPS)
+        return Remainder(None, np.inf, STEPS, *shown)
     tail = idx[-(TAIL + 1) :]
     slopes = np.log2(remainder[tail[:-1]] / remainder[tail[1:]])
     last = tail[-1]
     resolution = float(remainder[last] / (steps[last] * abs(slope))) if slope else np.inf
-    return Remainder(float(np.median(slopes)), resolution, STEPS)
+    return Remainder(float(np.median(slopes)), resolution, STEPS, *shown)
 
 
 BORDERLINE = 100.0  # a mismatch within this factor of its tolerance gets a second opinion
@@ -135,6 +138,7 @@ def review(
     candidates = candidates[np.argsort(-np.nan_to_num(ratio[candidates], nan=np.inf))][:REVIEWED]
     mismatch, unresolved = result.mismatch.ravel().copy(), result.unresolved.ravel().copy()
     lines: list[str] = []
+    series: list[dict[str, object]] = []
     verdicts: list[Verdict] = []
     spent = 0
     for i in candidates:
@@ -152,6 +156,9 @@ def review(
                 unresolved[i], outcome = False, "pass"
         verdicts.append(outcome)
         lines.append(f"{where(int(i))}: {test.describe()}")
+        series.append(
+            {"where": where(int(i)), "h": test.steps, "r": test.remainders, "slope": test.slope}
+        )
     shape = result.mismatch.shape
     updated = replace(
         result, mismatch=mismatch.reshape(shape), unresolved=unresolved.reshape(shape)
@@ -159,5 +166,11 @@ def review(
     overall = worst_verdict(verdicts)
     message = f"{len(candidates)} contested entries: " + "; ".join(lines)
     return updated, CheckResult(
-        "taylor", overall, message, order=order, entries=len(candidates), evaluations=spent
+        "taylor",
+        overall,
+        message,
+        order=order,
+        entries=len(candidates),
+        evaluations=spent,
+        remainders=tuple(series),
     )

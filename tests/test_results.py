@@ -33,6 +33,7 @@ def test_to_dict_is_json_and_versioned():
     assert vjp["kind"] == "vjp"
     assert vjp["worst"]
     assert set(vjp["worst"][0]) == {
+        "curve",
         "where",
         "analytic",
         "numeric",
@@ -41,6 +42,9 @@ def test_to_dict_is_json_and_versioned():
         "step",
     }
     assert data["inputs"] == ["input[0]: float64[3]"]
+    curve = vjp["worst"][0]["curve"]  # the V curve of a finding, for plots
+    assert len(curve["step"]) == len(curve["estimate"]) > 10
+    assert sum(vjp["histogram"]["counts"]["input[0]"]) == 3
 
 
 def test_text_names_verdict_entries_and_cause():
