@@ -6,12 +6,18 @@ checked tensors replaced by `pieces` (here for functions, in `_module` for modul
 Nothing of the user's is touched: inputs, pass-through tensors and keyword tensors are
 promoted to float64 copies, a module is deep-copied (then evaluated with
 `torch.func.functional_call`), autograd is driven with `torch.autograd.grad` (never `.backward`,
-so no `.grad` field changes), the torch RNG is never read or seeded, and the default dtype is
-switched to float64 only while user code runs and always restored.
+so no `.grad` field changes), the user's torch RNG state is put back after every call into
+their code (`_flat.RandomStream`), and the default dtype is switched to float64 only while
+user code runs and always restored.
 
 Choices worth knowing (stated in notes or errors when they apply):
-- Only floating-point tensors are differentiated; integer/bool tensors and Python numbers pass
-  through unchanged. Integer outputs (e.g. the indices of `torch.max(x, dim)`) are left out.
+- Only floating-point and complex tensors are differentiated; integer/bool tensors, Python
+  values and NumPy arrays left out of `wrt` pass through unchanged. Integer outputs (the
+  indices of `torch.max(x, dim)`) and outputs that do not require grad beside ones that do
+  (saved mean/rstd, `mark_non_differentiable`) are left out, as torch's checker leaves them.
+- Complex tensors are checked as their real and imaginary parts (`_leaves`): torch's
+  conjugate Wirtinger convention, as torch.autograd.gradcheck checks it. Entries that are not
+  finite (a -inf attention mask) are held constant; the check runs on the finite ones.
 - `requires_grad`: with `wrt=None` every float tensor is checked, whatever its flag (the check
   runs on copies). With an explicit `wrt`, if the user marked some inputs requires_grad=True,
   asking for one they left at False is taken as a mistake and raises UsageError; when no
@@ -20,7 +26,8 @@ Choices worth knowing (stated in notes or errors when they apply):
   "inputs" or input indices. Frozen parameters (requires_grad=False) and buffers are promoted
   to float64 but held constant.
 - A closure over float32 tensors or modules cannot run on float64 copies: it is checked in
-  its own dtype (`_common.retry_in_own_dtype`), and the notes say so.
+  its own dtype (`_common.retry_in_own_dtype`), and the notes say so. A `torch.compile`d
+  function or module is checked through its uncompiled code (`_closure`).
 """
 
 from __future__ import annotations

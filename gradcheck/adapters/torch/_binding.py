@@ -23,8 +23,9 @@ from .._common import (
     part,
     unflatten,
 )
-from ._flat import Hooks, RandomStream, Structure, TorchFlat, float64_default, real_parts
+from ._flat import Hooks, Structure, TorchFlat
 from ._leaves import Placement, join, leaf_triples
+from ._scope import RandomStream, float64_default, real_parts
 
 if TYPE_CHECKING:
     import torch

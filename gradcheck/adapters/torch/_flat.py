@@ -8,24 +8,38 @@ lets a gradient map x -> J(x)^T u be a `TorchFlat` of its own (and so be differe
 Derivatives use plain autograd (`torch.autograd.grad`, `torch.autograd.forward_ad`), never a
 re-implementation: a custom `torch.autograd.Function`'s own backward (or jvp) is what gets
 checked. torch.func vectorises values (vmap) and batches of JVPs (vmap of torch.func.jvp, which
-runs a Function's own jvp rule too); the first vectorised row is cross-checked against the
-plain route, and any failure falls back to a loop (`_common.Batching`).
+runs a Function's own jvp rule too); batches of VJPs are one backward with
+`is_grads_batched=True`. The first vectorised row is cross-checked against the plain route,
+and any failure falls back to a loop (`_common.Batching`).
+
+Beside the numbers, the backward itself is checked as torch's own checker does: with output
+gradients undefined (`undefined_grad`) and batched (`vmapped_vjps`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import re
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..._differentiable import Differentiable, Leaf, Unsupported, locate
+from ..._differentiable import Differentiable, Leaf, Unsupported
 from .._common import Batching, CannotVectorise, first_line, loop, rows_per_chunk
+from ._scope import (
+    RandomStream,
+    agree,
+    fallback_op,
+    float64_default,
+    once_differentiable,
+    prepare_forward_ad,
+    quiet_vmap,
+    real_parts,
+    without_fallback,
+)
+from ._undefined import undefined_grad
 
 if TYPE_CHECKING:
     import torch
@@ -37,52 +51,6 @@ Flat = Callable[["torch.Tensor"], "torch.Tensor"]
 LOOP_VALUES = 2
 LOOP_JVPS = 6
 LOOP_VJPS = 2
-
-
-class RandomStream:
-    """torch's global RNG as the checked code sees it, kept apart from the user's.
-
-    Code that draws random numbers (dropout, a sampled noise term) gets a fresh draw at every
-    evaluation, continuing from the user's state at the first one (so randomness stays
-    visible to the checker, as nondeterminism), while the user's generator is left exactly
-    as it was: its state is put back after every call into the code. CPU generator only.
-    """
-
-    def __init__(self) -> None:
-        self._state: Any = None
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        import torch
-
-        user = torch.get_rng_state()
-        if self._state is not None:
-            torch.set_rng_state(self._state)
-        try:
-            yield
-        finally:
-            self._state = torch.get_rng_state()
-            torch.set_rng_state(user)
-
-
-@contextlib.contextmanager
-def float64_default(stream: RandomStream | None = None) -> Iterator[None]:
-    """Make tensors the user's code creates (torch.zeros(n), torch.tensor(0.5)) float64, and
-    let it draw from `stream` instead of the user's RNG.
-
-    Without this, a constant built inside the function stays float32 and either truncates the
-    float64 copy (in-place writes) or breaks ops that do not promote (matmul). The user's
-    setting is restored even when their code raises.
-    """
-    import torch
-
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        with stream.active() if stream is not None else contextlib.nullcontext():
-            yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 @dataclass(frozen=True)
@@ -224,7 +192,7 @@ class TorchFlat(Differentiable):
                     raise CannotVectorise(
                         f"is_grads_batched failed ({first_line(error)})"
                     ) from error
-                _agree(result[0], first, "is_grads_batched disagreed with a plain backward")
+                agree(result[0], first, "is_grads_batched disagreed with a plain backward")
                 return result
 
             return self._batching.run("batched VJPs", us, self.n, batched, one)
@@ -234,7 +202,7 @@ class TorchFlat(Differentiable):
         import torch
 
         rows, out = rows_per_chunk(self.n + self.m), []
-        with _quiet_vmap():
+        with quiet_vmap():
             for start in range(0, len(us), rows):
                 (g,) = torch.autograd.grad(
                     y,
@@ -289,107 +257,28 @@ class TorchFlat(Differentiable):
 
         batched = self._batched
         assert batched is not None
-        with float64_default(self._stream), _quiet_vmap():
+        with float64_default(self._stream), quiet_vmap():
             pull = torch.func.vjp(batched, self._tensor(x))[1]
             (grads,) = torch.func.vmap(pull)(self._tensor(us))
         return self._numpy(grads)
 
     def undefined_grad(self) -> str | None:
         """The backward with output gradients undefined, as torch's check_undefined_grad runs
-        it: every output's at once, then (several outputs) each output's alone; and each
-        output's backward alone (the others undefined, as torch's per-output Jacobian runs it)
-        against the same cotangent with the others zero.
-
-        torch marks a gradient undefined with its UndefinedGrad node; a backward must treat it
-        as zeros (or return undefined gradients), and must not drop a defined gradient beside
-        it (native_group_norm once ignored mean/rstd's gradients when the output's was
-        undefined). Returns what went wrong, or None.
+        it (see `_undefined.undefined_grad`).
 
         Raises:
-            Unsupported: no output requires grad (nothing to run a backward through).
+            Unsupported: no output requires grad, or this map has no outputs of its own.
         """
         import torch
 
         if self._structure is None:
             raise Unsupported("undefined output gradients apply to the function's own outputs")
+
+        def start() -> torch.Tensor:
+            return self._tensor(self.x0).requires_grad_(True)
+
         with float64_default(self._stream), torch.enable_grad():
-            xt = self._tensor(self.x0).requires_grad_(True)
-            outs = self._structure.parts(xt)
-            picked = [i for i, o in enumerate(outs) if o.requires_grad]
-            if not picked:
-                raise Unsupported("no output requires grad")
-            problem = self._zero_when_undefined(picked)
-            if problem is None and len(picked) > 1:
-                problem = self._alone_equals_zero_padded(xt, outs, picked)
-        return problem
-
-    def _zero_when_undefined(self, picked: list[int]) -> str | None:
-        import torch
-
-        assert self._structure is not None
-        undefine: Any = torch._C._functions.UndefinedGrad  # what torch's own checker uses
-        names = self._structure.names
-        cases: list[tuple[str, set[int]]] = [("every output's gradient", set(picked))]
-        if len(picked) > 1:
-            cases += [(f"the gradient of {names[i]}", {i}) for i in picked]
-        for what, which in cases:
-            xt = self._tensor(self.x0).requires_grad_(True)
-            outs = self._structure.parts(xt)
-            ys = [undefine()(outs[i]) if i in which else outs[i] for i in picked]
-            try:
-                (g,) = torch.autograd.grad(
-                    ys, xt, [torch.zeros_like(y) for y in ys], allow_unused=True
-                )
-            except Exception as error:
-                return (
-                    f"with {what} undefined (None), the backward raised "
-                    f"{first_line(error)}: an undefined output gradient must count as zeros"
-                )
-            if g is not None and bool((g != 0).any()):
-                grad = self._numpy(g)
-                worst = int(np.argmax(np.abs(np.nan_to_num(grad, nan=np.inf))))
-                return (
-                    f"with {what} undefined (None) and the others zero, the backward "
-                    f"returned nonzero input gradients (up to {grad[worst]:.3g} at "
-                    f"{locate(self.inputs, worst)}): an undefined output gradient must "
-                    "count as zeros"
-                )
-        return None
-
-    def _alone_equals_zero_padded(
-        self, xt: torch.Tensor, outs: list[torch.Tensor], picked: list[int]
-    ) -> str | None:
-        import torch
-
-        assert self._structure is not None
-        generator = torch.Generator(device=xt.device).manual_seed(0)
-        for i in picked:
-            u = torch.randn(
-                outs[i].shape, dtype=outs[i].dtype, device=xt.device, generator=generator
-            )
-            zeros = [u if j == i else torch.zeros_like(outs[j]) for j in picked]
-            try:
-                (alone,) = torch.autograd.grad(outs[i], xt, u, True, allow_unused=True)
-            except Exception as error:
-                return (
-                    f"with only {self._structure.names[i]}'s gradient defined (the others "
-                    f"undefined), the backward raised {first_line(error)}"
-                )
-            (padded,) = torch.autograd.grad(
-                [outs[j] for j in picked], xt, zeros, True, allow_unused=True
-            )
-            a, b = (np.zeros(self.n) if g is None else self._numpy(g) for g in (alone, padded))
-            scale = float(np.max(np.abs(b), initial=0.0)) + 1e-300
-            if not np.allclose(a, b, rtol=1e-9, atol=1e-9 * scale, equal_nan=True):
-                worst = int(np.argmax(np.abs(a - b)))
-                return (
-                    f"with only {self._structure.names[i]}'s gradient defined (the others "
-                    f"undefined), the backward returns {a[worst]:.6g} at "
-                    f"{locate(self.inputs, worst)} where the same gradient with the others "
-                    f"zero gives {b[worst]:.6g}: an undefined output gradient must count as "
-                    "zeros, not change the defined ones"
-                )
-        return None
+            return undefined_grad(self._structure, start, self.inputs)
 
     def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Forward mode (dual numbers), so a custom Function's own jvp is what is checked.
@@ -403,7 +292,7 @@ class TorchFlat(Differentiable):
 
         if self._forward_unsupported is not None:
             raise Unsupported(self._forward_unsupported)
-        _prepare_forward_ad()
+        prepare_forward_ad()
         try:
             with float64_default(self._stream), torch.enable_grad(), fwad.dual_level():
                 # A gradient map calls autograd.grad inside, so its primal must require grad
@@ -496,14 +385,14 @@ class TorchFlat(Differentiable):
             return tangent
 
         rows = rows_per_chunk(self.n + self.m)
-        with float64_default(self._stream), _quiet_vmap():
+        with float64_default(self._stream), quiet_vmap():
             result = np.concatenate(
                 [
                     self._numpy(torch.func.vmap(one)(self._tensor(vs[start : start + rows])))
                     for start in range(0, len(vs), rows)
                 ]
             )
-        _agree(result[0], first, "torch.func.jvp under vmap disagreed with plain forward mode")
+        agree(result[0], first, "torch.func.jvp under vmap disagreed with plain forward mode")
         return result
 
     def values(self, xs: np.ndarray) -> np.ndarray:
@@ -545,12 +434,12 @@ class TorchFlat(Differentiable):
         assert self._batched is not None
         data = chunk.copy() if check else chunk
         vmapped = torch.func.vmap(self._batched)
-        with float64_default(self._stream), _quiet_vmap():
+        with float64_default(self._stream), quiet_vmap():
             try:
-                with _without_fallback() if check else contextlib.nullcontext():
+                with without_fallback() if check else contextlib.nullcontext():
                     result = self._numpy(vmapped(self._view(data)))
             except RuntimeError as error:
-                op = _fallback_op(error) if check else None
+                op = fallback_op(error) if check else None
                 if op is None:
                     raise
                 self.notes = (
@@ -566,7 +455,7 @@ class TorchFlat(Differentiable):
             if not np.array_equal(data, chunk):
                 raise CannotVectorise("the function writes into its inputs")
             plain = self.value(chunk[0])
-            _agree(result[0], plain, "torch.func.vmap disagreed with a plain evaluation")
+            agree(result[0], plain, "torch.func.vmap disagreed with a plain evaluation")
         return result
 
     def gradient_map(self, u: np.ndarray) -> TorchFlat:
@@ -598,7 +487,7 @@ class TorchFlat(Differentiable):
 
         with float64_default(self._stream), torch.enable_grad():
             probe = grad_flat(self._tensor(self.x0).requires_grad_(True))
-        if _once_differentiable(probe):
+        if once_differentiable(probe):
             raise Unsupported(
                 "derivatives of order 2 and above go through an "
                 "autograd.Function marked @once_differentiable"
@@ -640,101 +529,3 @@ class TorchFlat(Differentiable):
 
     def native_vjp(self, u: np.ndarray) -> np.ndarray | None:
         return None if self._native is None else self._native(np.asarray(u, dtype=np.float64))
-
-
-def real_parts(tensor: torch.Tensor) -> list[torch.Tensor]:
-    """[real, imag] of a complex tensor (differentiable views), [tensor] of a real one."""
-    return [tensor.real, tensor.imag] if tensor.is_complex() else [tensor]
-
-
-@contextlib.contextmanager
-def _quiet_vmap() -> Iterator[None]:
-    """Without "performance drop ... batching rule not implemented": torch still vmaps (through
-    a loop inside), which is correct; the warning is noise here (`_vmap_chunk` notes it once).
-
-    torch.func.vmap prints it from C++ (BatchedFallback), past Python's warning filters, so
-    its switch is turned off for the call; torch has no getter for it, and it is on by
-    default, so it is turned back on.
-    """
-    import torch
-
-    switch = getattr(torch._C._functorch, "_set_vmap_fallback_warning_enabled", None)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*performance drop.*")
-        if switch is None:
-            yield
-            return
-        switch(False)
-        try:
-            yield
-        finally:
-            switch(True)
-
-
-@contextlib.contextmanager
-def _without_fallback() -> Iterator[None]:
-    """torch.func.vmap raising on an op with no batching rule instead of looping over it."""
-    import torch
-
-    functorch: Any = torch._C._functorch  # private switches, not in torch's stubs
-    previous = functorch._is_vmap_fallback_enabled()
-    functorch._set_vmap_fallback_enabled(False)
-    try:
-        yield
-    finally:
-        functorch._set_vmap_fallback_enabled(previous)
-
-
-def _fallback_op(error: Exception) -> str | None:
-    """The op named by vmap's "<op> hit the vmap fallback which is currently disabled"."""
-    match = re.match(r"(\S+) hit the vmap fallback", str(error))
-    return match.group(1) if match else None
-
-
-def _agree(batched: np.ndarray, plain: np.ndarray, reason: str) -> None:
-    """Raise CannotVectorise(reason) unless a vectorised row equals the plain one to rounding."""
-    scale = float(np.max(np.abs(plain), initial=0.0, where=np.isfinite(plain))) + 1.0
-    if not np.allclose(batched, plain, rtol=0.0, atol=1e-9 * scale, equal_nan=True):
-        raise CannotVectorise(reason)
-
-
-_forward_ad_ready = False
-
-
-def _prepare_forward_ad() -> None:
-    """Load torch's forward-AD decompositions once, without their DeprecationWarning.
-
-    torch loads them on the first `dual_level()`, scripting them with `torch.jit.script`, which
-    warns in torch >= 2.10; under `-W error` (pytest's filterwarnings) that warning would be an
-    error raised from inside torch, not from the user's code.
-    """
-    global _forward_ad_ready
-    if _forward_ad_ready:
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*torch.jit.script.*", DeprecationWarning)
-        import torch.autograd.forward_ad as fwad
-
-        loader = getattr(fwad, "_maybe_load_decompositions", None)  # private: may go away
-        if loader is not None:
-            loader()
-    _forward_ad_ready = True
-
-
-def _once_differentiable(tensor: torch.Tensor, limit: int = 100_000) -> bool:
-    """Whether tensor's graph holds the error node @once_differentiable leaves behind.
-
-    Differentiating through that node does not always raise: autograd may report the input
-    as unused and a second derivative would silently come back as zero.
-    """
-    seen: set[Any] = set()
-    stack = [tensor.grad_fn]
-    while stack and len(seen) < limit:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if "Error" in node.name():
-            return True
-        stack.extend(next_node for next_node, _ in node.next_functions)
-    return False

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..._differentiable import Leaf
 from .._common import dtype_name, part, validate_point
-from ._flat import real_parts
+from ._scope import real_parts
 
 if TYPE_CHECKING:
     import torch
