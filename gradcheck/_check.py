@@ -83,7 +83,9 @@ def check(
         kwargs: keyword arguments for fn (and the surrogate), passed through unchanged.
         checks: the kinds of check to run, from "vjp" (reverse mode against differences),
             "jvp" (forward mode against differences), "adjoint" (reverse against forward
-            mode) and "dtype" (the user's own-dtype gradient, informative); default all.
+            mode), "undefined_grad" (a backward given undefined output gradients, torch),
+            "batched_grad" (the batched backward against one per row; opt-in) and "dtype"
+            (the user's own-dtype gradient, informative); default all but "batched_grad".
         nondet_tol: legitimate nondeterminism (atomics, index_add): evaluations that differ
             by up to this much are not "nondeterministic", and it joins the noise budget.
         step: an absolute finite-difference step to use instead of the adaptive ladder, for

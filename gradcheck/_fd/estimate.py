@@ -33,7 +33,7 @@ def _chunked(
     noise_level: np.ndarray | None,
     min_start: np.ndarray | None = None,
 ) -> Estimates:
-    size = chunk_size(fn, 4)
+    size = chunk_size(fn, 2 * policy.min_rows)  # the first rows are evaluated together
     parts = [
         estimate(
             fn.values,

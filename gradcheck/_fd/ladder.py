@@ -184,13 +184,61 @@ def ladder(
         The estimates, their error bounds and the evidence for kinks.
     """
     run = _Tableaux(f0, len(directions), start, method, eps_f, policy, noise_level)
-    offsets = run.offsets
+    rows = _Rows(evaluate, x, directions, run.offsets, len(f0))
     while run.active.any():
         idx = np.flatnonzero(run.active)
-        pts = points_along(x, directions[idx], offsets, run.h[idx])
-        samples = np.asarray(evaluate(pts), dtype=float).reshape(len(idx), len(offsets), len(f0))
-        run.add_row(idx, samples)
+        ahead = policy.min_rows if not rows.seen(idx).any() else 1
+        run.add_row(idx, rows.at(idx, run.h[idx], ahead, policy.ratio))
+    run.evaluations = rows.evaluations
     return run.estimates()
+
+
+class _Rows:
+    """The samples of ladder rows, evaluated a few rows ahead where the next ones are known.
+
+    Every tableau needs `min_rows` rows before it can be accepted, and its steps follow
+    h, h/r, h/r² unless the regime test restarts it; so a fresh ladder's first rows go to the
+    function in one batch rather than one call each (a vmapped call costs about as much as a
+    small batch). A row whose step changed in between is evaluated anew, so the estimates are
+    exactly those of one row at a time.
+    """
+
+    def __init__(
+        self, evaluate: BatchFn, x: np.ndarray, directions: Directions, offsets: np.ndarray, m: int
+    ) -> None:
+        self._evaluate, self._x, self._directions = evaluate, x, directions
+        self._offsets, self._m = offsets, m
+        self._stash: dict[tuple[int, float], np.ndarray] = {}  # (direction, step) -> samples
+        self._started = np.zeros(len(directions), dtype=bool)
+        self.evaluations = 0
+
+    def seen(self, idx: np.ndarray) -> np.ndarray:
+        """Whether each direction has been sampled before."""
+        seen: np.ndarray = self._started[idx]
+        return seen
+
+    def at(self, idx: np.ndarray, steps: np.ndarray, ahead: int, ratio: float) -> np.ndarray:
+        """Samples (len(idx), offsets, m) of the rows at `steps`, and `ahead - 1` rows after."""
+        self._started[idx] = True
+        missing = [
+            k for k, (d, h) in enumerate(zip(idx, steps, strict=True)) if (d, h) not in self._stash
+        ]
+        if missing:
+            which = idx[missing]
+            ladder = steps[missing][:, None] / ratio ** np.arange(ahead)[None, :]
+            repeated = np.repeat(which, ahead)
+            points = points_along(
+                self._x, self._directions[repeated], self._offsets, ladder.ravel()
+            )
+            fresh = np.asarray(self._evaluate(points), dtype=float)
+            fresh = fresh.reshape(len(which), ahead, len(self._offsets), self._m)
+            self.evaluations += fresh.shape[0] * fresh.shape[1] * fresh.shape[2]
+            for row, d in enumerate(which):
+                for k in range(ahead):
+                    self._stash[(int(d), float(ladder[row, k]))] = fresh[row, k]
+        return np.stack(
+            [self._stash.pop((int(d), float(h))) for d, h in zip(idx, steps, strict=True)]
+        )
 
 
 class _Tableaux:
@@ -255,7 +303,6 @@ class _Tableaux:
 
     def add_row(self, idx: np.ndarray, samples: np.ndarray) -> None:
         """Take one row of samples (len(idx), offsets, m) for the active directions idx."""
-        self.evaluations += samples.shape[0] * samples.shape[1]
         self.used[idx] += 1
         finite = np.isfinite(samples).all(axis=(1, 2))
         self.nonfinite[idx] = ~finite
