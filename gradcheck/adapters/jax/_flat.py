@@ -14,12 +14,30 @@ Note: jit and vmap fallbacks
     propagates unchanged, so a fallback never hides an exception. Batches are cut into chunks
     under `_common.CHUNK_BYTES` of input+output and padded to powers of two so that jit
     compiles O(log k) shapes, not k.
+
+Note: compiled programs are reused across checks
+    A test suite checks one function many times on fresh inputs of the same shapes (the
+    hypothesis pattern); compiling its programs again every time cost ~30x the check itself.
+    The flat function is written as f(env, x): `env` holds the arrays that are not checked
+    (float64 copies), so it is a jit argument, not a constant baked into the program.
+    `Programs` (the jitted value/VJP/JVP, single and batched, and lazily those of the gradient
+    map for higher orders) is cached per user function object, in a `WeakKeyDictionary` (the
+    cache never keeps a user's function alive, and its programs go with it) and per static
+    structure (`_pytree`'s key: tree structures, which leaves are checked, the values of
+    non-float leaves); jit itself keys the compiled code by the abstract shapes and dtypes of
+    env and x, as `jax.jit` does for the user. The caveat is jit's own: a function whose
+    behaviour changes through globals or mutated closure variables between checks is not
+    traced again, so a later check sees the earlier behaviour. Functions that cannot be
+    weakly referenced, and bound methods (a new object at every attribute access), are not
+    cached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,11 +59,79 @@ REVERSE_UNDEFINED = (
 )
 
 
+FlatFn = Callable[[Any, Any], Any]  # f(env, x): the flat float64 function of x (n,) -> (m,)
+
+
+class Programs:
+    """The jitted programs of one flat function f(env, x), shared by every check of it.
+
+    See "Note: compiled programs are reused across checks".
+    """
+
+    def __init__(self, fn: FlatFn, ref: Callable[[], Any] | None = None) -> None:
+        import jax  # deferred: see the adapters/__init__.py docstring
+
+        self._jax, self.fn, self.ref = jax, fn, ref
+        self.extra: dict[str, Callable[..., Any]] = {}  # e.g. the dtype audit's program
+        vmap, jit = jax.vmap, jax.jit
+        self.single: dict[str, Callable[..., Any]] = {
+            "value": fn,
+            "vjp": lambda env, x, u: jax.vjp(partial(fn, env), x)[1](u)[0],
+            "jvp": lambda env, x, v: jax.jvp(partial(fn, env), (x,), (v,))[1],
+        }
+        self.jitted = {name: jit(f) for name, f in self.single.items()}
+        batch: dict[str, Callable[..., Any]] = {
+            "value": lambda env, xs: vmap(partial(fn, env))(xs),
+            "vjp": lambda env, x, us: vmap(jax.vjp(partial(fn, env), x)[1])(us)[0],
+            "jvp": lambda env, x, vs: vmap(lambda v: jax.jvp(partial(fn, env), (x,), (v,))[1])(vs),
+        }
+        self.batched = {name: jit(f) for name, f in batch.items()}
+        self._gradient: Programs | None = None
+
+    def gradient(self) -> Programs:
+        """The programs of x ↦ J(x)ᵀu, with env' = (env, u): the cotangent is an argument."""
+        if self._gradient is None:
+            jax, fn = self._jax, self.fn
+
+            def pulled_back(env: Any, x: Any) -> Any:
+                inner, u = env
+                return jax.vjp(partial(fn, inner), x)[1](u)[0]
+
+            self._gradient = Programs(pulled_back)
+        return self._gradient
+
+
+# user function -> static structure -> its programs (see the Note above)
+_CACHE: weakref.WeakKeyDictionary[Any, dict[Hashable, Programs]] = weakref.WeakKeyDictionary()
+
+
+def cached_programs(user_fn: Any, key: Hashable | None, build: Callable[[Any], FlatFn]) -> Programs:
+    """The programs of `build(ref)`, a flat function that calls `ref()` (a weak reference to
+    `user_fn`), reused for the same function object and `key`; built afresh, uncached, when
+    the key is None or the function cannot be weakly referenced."""
+    try:
+        ref = weakref.ref(user_fn)
+        per_function = _CACHE.setdefault(user_fn, {})
+    except TypeError:  # no weak references to it (or an unhashable callable)
+        strong = lambda: user_fn  # noqa: E731
+        return Programs(build(strong), strong)
+    if key is None:
+        return Programs(build(ref), ref)
+    try:
+        programs = per_function.get(key)
+    except TypeError:  # a static leaf that cannot be hashed
+        return Programs(build(ref), ref)
+    if programs is None:
+        programs = per_function[key] = Programs(build(ref), ref)
+    return programs
+
+
 class JaxFlat(Differentiable):
     """f: R^n -> R^m written in JAX on flat float64 vectors.
 
     Args:
-        fn: the flat JAX function, x (n,) float64 -> (m,) float64.
+        programs: the jitted programs of the flat function f(env, x) (see `Programs`).
+        env: its first argument: the arrays that are not checked, or () for none.
         x0, inputs, outputs, eps, notes, positions: as in `Differentiable`.
     """
 
@@ -53,12 +139,13 @@ class JaxFlat(Differentiable):
 
     def __init__(
         self,
-        fn: Callable[[Any], Any],
+        programs: Programs,
         x0: np.ndarray,
         inputs: tuple[Leaf, ...],
         outputs: tuple[Leaf, ...],
         *,
         eps: float,
+        env: Any = (),
         notes: tuple[str, ...] = (),
         positions: tuple[int, ...] | None = None,
     ) -> None:
@@ -66,22 +153,9 @@ class JaxFlat(Differentiable):
 
         super().__init__(x0, inputs, outputs, eps=eps, notes=notes, positions=positions)
         self._jax = jax
-        self._f = fn
+        self._programs, self._env = programs, env
         self._jit_ok = True
         self._batching = Batching(self, "jax.vmap")
-        vmap, jit = jax.vmap, jax.jit
-        self._single: dict[str, Callable[..., Any]] = {
-            "value": fn,
-            "vjp": lambda x, u: jax.vjp(fn, x)[1](u)[0],
-            "jvp": lambda x, v: jax.jvp(fn, (x,), (v,))[1],
-        }
-        self._jitted = {name: jit(f) for name, f in self._single.items()}
-        batch: dict[str, Callable[..., Any]] = {
-            "value": vmap(fn),
-            "vjp": lambda x, us: vmap(jax.vjp(fn, x)[1])(us)[0],
-            "jvp": lambda x, vs: vmap(lambda v: jax.jvp(fn, (x,), (v,))[1])(vs),
-        }
-        self._batched = {name: jit(f) for name, f in batch.items()}
 
     @contextmanager
     def scope(self) -> Iterator[None]:
@@ -119,15 +193,18 @@ class JaxFlat(Differentiable):
         jax, jnp = self._jax, self._jax.numpy
         with jax.enable_x64(True):
             cotangent = jnp.asarray(u, dtype=jnp.float64)
-        fn = self._f
-
-        def pulled_back(x: Any) -> Any:
-            return jax.vjp(fn, x)[1](cotangent)[0]
-
         outputs = tuple(
             Leaf(f"grad {leaf.name}", leaf.shape, "float64", leaf.offset) for leaf in self.inputs
         )
-        return JaxFlat(pulled_back, self.x0, self.inputs, outputs, eps=self.eps, notes=self.notes)
+        return JaxFlat(
+            self._programs.gradient(),
+            self.x0,
+            self.inputs,
+            outputs,
+            eps=self.eps,
+            env=(self._env, cotangent),
+            notes=self.notes,
+        )
 
     # -- how calls run ----------------------------------------------------------------------
 
@@ -158,15 +235,18 @@ class JaxFlat(Differentiable):
             try:
                 if self._jit_ok:
                     try:
-                        return np.asarray(self._jitted[kind](*arrays), dtype=np.float64)
+                        jitted = self._programs.jitted[kind]
+                        return np.asarray(jitted(self._env, *arrays), dtype=np.float64)
                     except Exception as exc:
                         if _one_mode_only(exc):
                             raise
-                        result = np.asarray(self._single[kind](*arrays), dtype=np.float64)
+                        result = np.asarray(
+                            self._programs.single[kind](self._env, *arrays), dtype=np.float64
+                        )
                         self._jit_ok = False  # only once the eager call has worked
                         self._note(f"evaluated without jax.jit, which failed: {first_line(exc)}")
                         return result
-                return np.asarray(self._single[kind](*arrays), dtype=np.float64)
+                return np.asarray(self._programs.single[kind](self._env, *arrays), dtype=np.float64)
             except Exception as exc:
                 _raise_if_one_mode_only(exc)
                 raise
@@ -186,7 +266,8 @@ class JaxFlat(Differentiable):
                     chunk = rows[start : start + cap]
                     size = min(cap, max(least, 1 << (len(chunk) - 1).bit_length()))
                     # device_put: faster than asarray
-                    out = self._batched[kind](*args, self._jax.device_put(pad_rows(chunk, size)))
+                    padded = self._jax.device_put(pad_rows(chunk, size))
+                    out = self._programs.batched[kind](self._env, *args, padded)
                     parts.append(np.asarray(out, dtype=np.float64)[: len(chunk)])
         except Exception as exc:
             _raise_if_one_mode_only(exc)

@@ -36,7 +36,7 @@ from .._keras import (
     random_note,
     seed_paths,
 )
-from ._flat import JaxFlat
+from ._flat import JaxFlat, Programs
 
 
 def _is_array(obj: object) -> bool:
@@ -143,8 +143,11 @@ def bind_keras(
             raise UsageError(f"{leaf.name} is {leaf.dtype}: a differentiable output must be float")
     eps = max(float(np.finfo(np.dtype(leaf.dtype)).eps) for leaf in outputs)
 
-    def flat_fn(x: Any) -> Any:
+    def flat_fn(_: Any, x: Any) -> Any:
         out = jax.tree_util.tree_leaves(call(x)[0])
         return jnp.concatenate([jnp.ravel(v).astype(jnp.float64) for v in out])
 
-    return JaxFlat(flat_fn, x0, leaves, outputs, eps=eps, notes=tuple(notes), positions=positions)
+    # Not cached across checks: the programs close over this check's clone.
+    return JaxFlat(
+        Programs(flat_fn), x0, leaves, outputs, eps=eps, notes=tuple(notes), positions=positions
+    )

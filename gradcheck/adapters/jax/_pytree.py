@@ -25,15 +25,26 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..._differentiable import Leaf, leaves_of
+from ..._differentiable import leaves_of
 from ..._errors import UsageError
 from .._common import describe, part, validate_point
-from ._flat import JaxFlat
+from ._flat import JaxFlat, cached_programs
+from ._layout import (
+    CONST,
+    ENV,
+    Layout,
+    Source,
+    X,
+    env_leaves,
+    flat_function,
+    join,
+    native_pullback,
+)
 
 FLOAT, COMPLEX, OTHER_ARRAY, STATIC = "float", "complex", "array", "static"
 
@@ -125,7 +136,7 @@ class JaxFunction(JaxFlat):
         inputs = leaves_of(named)
         # where each checked leaf sits in x (self.inputs, set later): one leaf, or re and im
         starts = np.cumsum([0, *widths])
-        self._slots = [inputs[a:b] for a, b in itertools.pairwise(starts)]
+        self._slots = tuple(inputs[a:b] for a, b in itertools.pairwise(starts))
         x0 = np.concatenate(
             [
                 np.asarray(part_of(self._leaves64[p][j])).ravel()
@@ -135,12 +146,18 @@ class JaxFunction(JaxFlat):
         )
         notes = self._input_notes(kinds, user_leaves, positions)
 
+        self._layout, self._env = self._lay_out(kinds)
+
+        def call(x: Any) -> Any:
+            args, kwargs = self._layout.arguments(tu, self._env, x)
+            return fn(*args, **kwargs)
+
         with jax.enable_x64(True):
             x0_jax = jnp.asarray(x0)
             try:  # the output structure without compiling or running anything
-                result = jax.eval_shape(lambda x: fn(*self._rebuild(x), **self._kwargs64), x0_jax)
+                result = jax.eval_shape(call, x0_jax)
             except Exception:  # untraceable code: run it (a user error propagates from here)
-                result = fn(*self._rebuild(x0_jax), **self._kwargs64)
+                result = call(x0_jax)
         out_pairs, self._out_treedef = tu.tree_flatten_with_path(result)
         out_named: list[tuple[str, Any, str]] = []
         eps = float(np.finfo(np.float64).eps)
@@ -162,18 +179,41 @@ class JaxFunction(JaxFlat):
         if any(self._out_complex) or any(len(slot) == 2 for slot in self._slots):
             notes = (*notes, COMPLEX_NOTE)
 
-        def flat_fn(x: Any) -> Any:
-            out = fn(*self._rebuild(x), **self._kwargs64)
-            parts = []
-            for v in tu.tree_leaves(out):
-                flat = jnp.ravel(jnp.asarray(v))
-                if jnp.iscomplexobj(flat):
-                    parts += [jnp.real(flat), jnp.imag(flat)]
-                else:
-                    parts.append(flat)
-            return jnp.concatenate([p.astype(jnp.float64) for p in parts])
+        layout = self._layout
+        try:
+            key: Hashable | None = layout.key()
+        except TypeError:  # a constant leaf that cannot be hashed: programs are not shared
+            key = None
+        programs = cached_programs(fn, key, lambda ref: flat_function(tu, jnp, layout, ref))
+        super().__init__(
+            programs, x0, inputs, outputs, eps=eps, env=self._env, notes=notes, positions=positions
+        )
 
-        super().__init__(flat_fn, x0, inputs, outputs, eps=eps, notes=notes, positions=positions)
+    def _lay_out(self, kinds: list[list[str]]) -> tuple[Layout, tuple[Any, ...]]:
+        """Where each argument leaf comes from (see `_layout`), and env: the float leaves
+        that are not checked, as float64 copies."""
+        tu = self._jax.tree_util
+        slot_of = {pj: i for i, pj in enumerate(self._checked)}
+        env: list[Any] = []
+
+        def source(value: Any, kind: str, where: tuple[int, int] | None) -> Source:
+            if where in slot_of:
+                return (X, slot_of[where])
+            if kind in (FLOAT, COMPLEX):
+                env.append(value)
+                return (ENV, len(env) - 1)
+            return (CONST, value)
+
+        sources = tuple(
+            tuple(source(leaf, kinds[p][j], (p, j)) for j, leaf in enumerate(leaves))
+            for p, leaves in enumerate(self._leaves64)
+        )
+        kw_leaves, kw_treedef = tu.tree_flatten(self._kwargs64)
+        kw_sources = tuple(
+            source(leaf, kind_of(self._jax, leaf, False), None) for leaf in kw_leaves
+        )
+        layout = Layout(tuple(self._treedefs), sources, kw_treedef, kw_sources, self._slots)
+        return layout, tuple(env)
 
     def _promote(self, leaf: Any, kind: str) -> Any:
         """A float64 JAX copy of a float leaf; a private copy of a NumPy array; else as is."""
@@ -205,21 +245,14 @@ class JaxFunction(JaxFlat):
                     notes.append(f"{name} is a Python float inside a pytree: held constant")
         return tuple(notes)
 
-    def _rebuild(self, x: Any) -> list[Any]:
-        """All positional arguments, the checked float leaves taken from the flat x."""
-        tu = self._jax.tree_util
-        leaves = [list(ls) for ls in self._leaves64]
-        for (p, j), slot in zip(self._checked, self._slots, strict=True):
-            leaves[p][j] = _join(x, slot)
-        return [tu.tree_unflatten(td, ls) for td, ls in zip(self._treedefs, leaves, strict=True)]
-
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
         """All positional arguments as JAX objects, the checked leaves float64 copies from x.
 
         Use them inside `self.scope()`: outside it JAX computes in float32.
         """
         with self._jax.enable_x64(True):
-            return tuple(self._rebuild(self._jax.numpy.asarray(x, dtype=np.float64)))
+            x_jax = self._jax.numpy.asarray(x, dtype=np.float64)
+            return tuple(self._layout.arguments(self._jax.tree_util, self._env, x_jax)[0])
 
     def native_outputs(self, flat: np.ndarray) -> Any:
         """A flat output-sized vector in the pytree structure of fn's result (a cotangent).
@@ -263,7 +296,7 @@ class JaxFunction(JaxFlat):
                 ]
                 for slot, (q, j) in zip(self._slots, self._checked, strict=True):
                     if q == p:
-                        leaves[j] = jax.numpy.asarray(_join(flat, slot))
+                        leaves[j] = jax.numpy.asarray(join(flat, slot))
                 tangents.append(jax.tree_util.tree_unflatten(self._treedefs[p], leaves))
         return tuple(tangents)
 
@@ -308,30 +341,22 @@ class JaxFunction(JaxFlat):
         if all(leaf.dtype == "float64" for leaf in self.inputs):
             return None
         jax = self._jax
-        tu, jnp = jax.tree_util, jax.numpy
+        tu = jax.tree_util
         user = [tu.tree_leaves(a) for a in self._user_args]
-        primals = [user[p][j] for p, j in self._checked]
-
-        def of_checked(*checked: Any) -> Any:
-            leaves = [list(ls) for ls in user]
-            for (p, j), value in zip(self._checked, checked, strict=True):
-                leaves[p][j] = value
-            args = [tu.tree_unflatten(t, ls) for t, ls in zip(self._treedefs, leaves, strict=True)]
-            return self._user_fn(*args, **self._user_kwargs)
-
-        def pulled_back(primals: list[Any], u: Any) -> Any:
-            out, pullback = jax.vjp(of_checked, *primals)
-            out_leaves, treedef = tu.tree_flatten(out)
-            cotangent = self._cotangents(u, [_dtype(v) for v in out_leaves])
-            return pullback(tu.tree_unflatten(treedef, cotangent))
-
+        checked = [user[p][j] for p, j in self._checked]
+        env = env_leaves(self._layout, user, tu.tree_leaves(self._user_kwargs))
+        programs, ref = self._programs, self._programs.ref
+        assert ref is not None  # JaxFunction's programs come from `cached_programs`
         with warnings.catch_warnings():  # JAX's float64 truncation warnings are the user's
             warnings.simplefilter("ignore", UserWarning)
-            u_jax = jnp.asarray(u)  # float32 unless the user enabled x64: as their code runs
+            # float32 unless the user enabled x64: as their code runs
+            cotangents = self._cotangents(u, [None] * len(self._out_complex))
+            if "native" not in programs.extra:
+                programs.extra["native"] = jax.jit(native_pullback(jax, self._layout, ref))
             try:
-                grads = jax.jit(pulled_back)(primals, u_jax)
+                grads = programs.extra["native"](checked, env, cotangents)
             except Exception:  # untraceable code: eagerly (a user error propagates from here)
-                grads = pulled_back(primals, u_jax)
+                grads = native_pullback(jax, self._layout, ref)(checked, env, cotangents)
         return np.concatenate(
             [
                 view
@@ -339,13 +364,6 @@ class JaxFunction(JaxFlat):
                 for view in _real_view(np.asarray(g), complex_leaf=len(slot) == 2)
             ]
         )
-
-
-def _join(x: Any, slot: Sequence[Leaf]) -> Any:
-    """One checked leaf from the flat x (NumPy or JAX): its part, or re + i·im if complex."""
-    if len(slot) == 2:
-        return part(x, slot[0]) + 1j * part(x, slot[1])
-    return part(x, slot[0])
 
 
 def _real_view(arr: np.ndarray, *, complex_leaf: bool) -> list[np.ndarray]:
