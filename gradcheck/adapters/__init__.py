@@ -64,7 +64,7 @@ ADAPTERS: tuple[Registration, ...] = (
     Registration("pytensor", "pytensor", "gradcheck.adapters.pytensor:PytensorAdapter"),
     Registration("numpy", "numpy", "gradcheck.adapters.numpy:NumpyAdapter"),
 )
-ALIASES = {"keras": "tensorflow"}  # Keras 3 on the TensorFlow backend
+ALIASES = {"keras": "tensorflow"}  # Keras 3: its backend's adapter (see `_keras_backend`)
 
 _instances: dict[str, Adapter] = {}
 
@@ -83,6 +83,13 @@ def _load(entry: Registration) -> Adapter | None:
     return _instances[entry.adapter]
 
 
+def _keras_backend() -> str:
+    """The framework Keras 3 runs on (it picks its backend at import; TensorFlow by default)."""
+    keras = sys.modules.get("keras")
+    backend = keras.backend.backend() if keras is not None else "tensorflow"
+    return str(ALIASES.get(backend, backend))
+
+
 def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adapter:
     """The adapter for these objects (inputs first, then the function or model).
 
@@ -97,7 +104,7 @@ def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adap
             recognises.
     """
     if framework is not None:
-        name = ALIASES.get(framework, framework)
+        name = _keras_backend() if framework == "keras" else ALIASES.get(framework, framework)
         names = {entry.framework: entry for entry in ADAPTERS}
         if name not in names:
             raise UsageError(f"unknown framework {framework!r}; choose from {sorted(names)}")

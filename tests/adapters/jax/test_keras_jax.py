@@ -57,6 +57,11 @@ SCRIPT = textwrap.dedent(
     emit("two positional", gc.check(two, x, y, mode="fast"))
     emit("two list", gc.check(two, [x, y], wrt="inputs", mode="fast"))
 
+    from gradcheck.adapters import get_adapter
+    closure = gc.check(lambda t: model(t), x, framework="keras")
+    print(json.dumps({"case": "alias", "adapter": get_adapter([x], "keras").framework,
+                      "closure": closure.framework, "verdict": closure.verdict}))
+
     unchanged = all(np.array_equal(w.numpy(), old) for w, old in zip(model.weights, before))
     print(json.dumps({"case": "state", "unchanged": unchanged,
                       "float64_map": dtypes.BIT64_TO_BIT32_DTYPE.get("float64"),
@@ -114,3 +119,11 @@ def test_user_model_and_keras_settings_are_left_alone(
         "floatx": "float32",
         "x64": False,
     }
+
+
+def test_framework_keras_means_the_backend_keras_runs_on(
+    results: dict[str, dict[str, object]],
+) -> None:
+    alias = results["alias"]
+    assert (alias["adapter"], alias["closure"]) == ("jax", "jax")
+    assert alias["verdict"] != "fail"
