@@ -278,7 +278,7 @@ class TorchFlat(Differentiable):
             return self._tensor(self.x0).requires_grad_(True)
 
         with float64_default(self._stream), torch.enable_grad():
-            return undefined_grad(self._structure, start, self.inputs)
+            return undefined_grad(self._structure.parts, self._structure.names, start, self.inputs)
 
     def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Forward mode (dual numbers), so a custom Function's own jvp is what is checked.

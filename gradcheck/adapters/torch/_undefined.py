@@ -19,11 +19,11 @@ from .._common import first_line
 if TYPE_CHECKING:
     import torch
 
-    from ._flat import Structure
+Parts = Callable[["torch.Tensor"], list["torch.Tensor"]]
 
 
 def undefined_grad(
-    structure: Structure, start: Callable[[], torch.Tensor], inputs: Sequence[Leaf]
+    parts: Parts, names: Sequence[str], start: Callable[[], torch.Tensor], inputs: Sequence[Leaf]
 ) -> str | None:
     """The backward with output gradients undefined, as torch's check_undefined_grad runs
     it: every output's at once, then (several outputs) each output's alone; and each
@@ -36,7 +36,8 @@ def undefined_grad(
     undefined). Returns what went wrong, or None.
 
     Args:
-        structure: the checked outputs of the flat input, one by one.
+        parts: the flat input -> the checked outputs, one by one.
+        names: their report names.
         start: a fresh flat float64 point x0 that requires grad.
         inputs: the leaves of the flat input, to name an entry.
 
@@ -44,18 +45,19 @@ def undefined_grad(
         Unsupported: no output requires grad (nothing to run a backward through).
     """
     xt = start()
-    outs = structure.parts(xt)
+    outs = parts(xt)
     picked = [i for i, o in enumerate(outs) if o.requires_grad]
     if not picked:
         raise Unsupported("no output requires grad")
-    problem = _zero_when_undefined(structure, start, inputs, picked)
+    problem = _zero_when_undefined(parts, names, start, inputs, picked)
     if problem is None and len(picked) > 1:
-        problem = _alone_equals_zero_padded(structure, xt, outs, inputs, picked)
+        problem = _alone_equals_zero_padded(names, xt, outs, inputs, picked)
     return problem
 
 
 def _zero_when_undefined(
-    structure: Structure,
+    parts: Parts,
+    names: Sequence[str],
     start: Callable[[], torch.Tensor],
     inputs: Sequence[Leaf],
     picked: list[int],
@@ -63,13 +65,12 @@ def _zero_when_undefined(
     import torch
 
     undefine: Any = torch._C._functions.UndefinedGrad  # what torch's own checker uses
-    names = structure.names
     cases: list[tuple[str, set[int]]] = [("every output's gradient", set(picked))]
     if len(picked) > 1:
         cases += [(f"the gradient of {names[i]}", {i}) for i in picked]
     for what, which in cases:
         xt = start()
-        outs = structure.parts(xt)
+        outs = parts(xt)
         ys = [undefine()(outs[i]) if i in which else outs[i] for i in picked]
         try:
             (g,) = torch.autograd.grad(ys, xt, [torch.zeros_like(y) for y in ys], allow_unused=True)
@@ -91,7 +92,7 @@ def _zero_when_undefined(
 
 
 def _alone_equals_zero_padded(
-    structure: Structure,
+    names: Sequence[str],
     xt: torch.Tensor,
     outs: list[torch.Tensor],
     inputs: Sequence[Leaf],
@@ -107,7 +108,7 @@ def _alone_equals_zero_padded(
             (alone,) = torch.autograd.grad(outs[i], xt, u, True, allow_unused=True)
         except Exception as error:
             return (
-                f"with only {structure.names[i]}'s gradient defined (the others "
+                f"with only {names[i]}'s gradient defined (the others "
                 f"undefined), the backward raised {first_line(error)}"
             )
         (padded,) = torch.autograd.grad(
@@ -118,7 +119,7 @@ def _alone_equals_zero_padded(
         if not np.allclose(a, b, rtol=1e-9, atol=1e-9 * scale, equal_nan=True):
             worst = int(np.argmax(np.abs(a - b)))
             return (
-                f"with only {structure.names[i]}'s gradient defined (the others "
+                f"with only {names[i]}'s gradient defined (the others "
                 f"undefined), the backward returns {a[worst]:.6g} at "
                 f"{locate(inputs, worst)} where the same gradient with the others "
                 f"zero gives {b[worst]:.6g}: an undefined output gradient must count as "
