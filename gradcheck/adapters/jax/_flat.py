@@ -248,7 +248,7 @@ class JaxFlat(Differentiable):
                         return result
                 return np.asarray(self._programs.single[kind](self._env, *arrays), dtype=np.float64)
             except Exception as exc:
-                _raise_if_one_mode_only(exc)
+                raise_if_one_mode_only(exc)
                 raise
 
     def _vmapped(
@@ -270,7 +270,7 @@ class JaxFlat(Differentiable):
                     out = self._programs.batched[kind](self._env, *args, padded)
                     parts.append(np.asarray(out, dtype=np.float64)[: len(chunk)])
         except Exception as exc:
-            _raise_if_one_mode_only(exc)
+            raise_if_one_mode_only(exc)
             raise
         return np.concatenate(parts).reshape(len(rows), width)
 
@@ -297,7 +297,7 @@ def _one_mode_only(exc: BaseException) -> bool:
     return _is_forward_of_custom_vjp(exc) or _is_reverse_undefined(exc)
 
 
-def _raise_if_one_mode_only(exc: BaseException) -> None:
+def raise_if_one_mode_only(exc: BaseException) -> None:
     """`Unsupported` with the reason, for a mode JAX cannot differentiate this code in (the
     checker then checks the other mode only, with a note)."""
     if _is_forward_of_custom_vjp(exc):

@@ -33,7 +33,7 @@ import numpy as np
 from ..._differentiable import leaves_of
 from ..._errors import UsageError
 from .._common import describe, part, validate_point
-from ._flat import JaxFlat, cached_programs
+from ._flat import JaxFlat, cached_programs, raise_if_one_mode_only
 from ._layout import (
     CONST,
     ENV,
@@ -356,7 +356,11 @@ class JaxFunction(JaxFlat):
             try:
                 grads = programs.extra["native"](checked, env, cotangents)
             except Exception:  # untraceable code: eagerly (a user error propagates from here)
-                grads = native_pullback(jax, self._layout, ref)(checked, env, cotangents)
+                try:
+                    grads = native_pullback(jax, self._layout, ref)(checked, env, cotangents)
+                except Exception as exc:  # no reverse mode at all: no audit, no note
+                    raise_if_one_mode_only(exc)
+                    raise
         return np.concatenate(
             [
                 view
