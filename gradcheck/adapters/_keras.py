@@ -9,13 +9,23 @@ object, built by one call, then given the user's weights), the model's inputs as
 The global dtype policy, floatx and the Python/NumPy RNG states (Keras initialisers draw seeds
 from Python's `random`) are switched only while cloning and restored even on errors; the user's
 model is never assigned to.
+
+Note: Keras computes float64 as float32 off TensorFlow
+    Keras' dtype promotion (`keras.src.backend.common.dtypes.result_type`) maps float64 to
+    float32 on every backend but TensorFlow ("to be aligned with JAX's default behavior"), so
+    `ops.add(x, bias)` of two float64 arrays is float32 and the clone would compute in float32.
+    While the clone runs (at trace time under jit: the only time Keras picks dtypes) that one
+    mapping entry is switched off, and restored after, as JAX x64 is scoped: a Keras call in
+    another thread at that moment would see float64 kept too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -211,3 +221,20 @@ def advanced_seeds(model: Any, frozen: Sequence[Any], after: Sequence[Any]) -> l
         for k, path in seed_paths(model)
         if not np.array_equal(to_numpy(after[k]), to_numpy(frozen[k]))
     ]
+
+
+@contextlib.contextmanager
+def float64_kept() -> Iterator[None]:
+    """Keras dtype promotion that keeps float64 (see "Note: Keras computes float64 as
+    float32 off TensorFlow"); restored on exit, even on errors."""
+    try:
+        table = importlib.import_module("keras.src.backend.common.dtypes").BIT64_TO_BIT32_DTYPE
+    except (ImportError, AttributeError):  # another Keras: nothing to switch
+        yield
+        return
+    saved = table.pop("float64", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            table["float64"] = saved

@@ -6,21 +6,13 @@ and evaluated inside `jax.enable_x64(True)` (JAX truncates float64 variables wit
 flat function maps x (the checked inputs, then the trainable weights) to the clone's
 `stateless_call`, a pure JAX function: `JaxFlat` then jits, vmaps and differentiates it like
 any other, Hessians with respect to weights included. The user's model is never assigned to.
-
-Note: Keras computes float64 as float32 on JAX
-    Keras' dtype promotion (`keras.src.backend.common.dtypes.result_type`) maps float64 to
-    float32 on every backend but TensorFlow ("to be aligned with JAX's default behavior"), so
-    `ops.add(x, bias)` of two float64 arrays is float32 and the clone would compute in float32.
-    While the clone runs (at trace time under jit: the only time Keras picks dtypes) that one
-    mapping entry is switched off, and restored after, as JAX x64 is scoped: a Keras call in
-    another thread at that moment would see float64 kept too.
+(Keras' float64-to-float32 promotion is switched off meanwhile: see "Note: Keras computes float64
+as float32 off TensorFlow" in `adapters/_keras.py`.)
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +23,7 @@ from .._common import Wrt, describe, dtype_name, is_float, part, reject_complex,
 from .._keras import (
     advanced_seeds,
     float64_clone,
+    float64_kept,
     model_inputs,
     parse_wrt,
     random_note,
@@ -45,23 +38,6 @@ def _is_array(obj: object) -> bool:
 
 def _is_float_input(obj: object) -> bool:
     return is_float(obj, _is_array)
-
-
-@contextlib.contextmanager
-def float64_kept() -> Iterator[None]:
-    """Keras dtype promotion that keeps float64 (see "Note: Keras computes float64 as
-    float32 on JAX"); restored on exit, even on errors."""
-    try:
-        table = importlib.import_module("keras.src.backend.common.dtypes").BIT64_TO_BIT32_DTYPE
-    except (ImportError, AttributeError):  # another Keras: nothing to switch
-        yield
-        return
-    saved = table.pop("float64", None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            table["float64"] = saved
 
 
 def bind_keras(
