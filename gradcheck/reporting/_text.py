@@ -7,15 +7,55 @@ the notes. The other formats embed this text as a case's body.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .._results import Report
+
+class _Entry(Protocol):
+    def describe(self) -> str: ...
+
+
+class _Check(Protocol):
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def cause(self) -> str | None: ...
+    @property
+    def worst(self) -> Sequence[_Entry]: ...
+
+
+class _Report(Protocol):
+    """The shape of `gradcheck.Report` this writer reads (structural: `Report.__str__`
+    delegates here, so this module must not import `_results` back)."""
+
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def framework(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def checks(self) -> Sequence[_Check]: ...
+    @property
+    def notes(self) -> Sequence[str]: ...
+
 
 WORST_SHOWN = 5  # entries per failing check: enough to see a pattern, short enough to read
 
 
-def report_text(report: Report) -> str:
+def report_text(report: _Report) -> str:
     """The report as text, one fact per line.
 
     Example:
