@@ -123,7 +123,8 @@ def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adap
     raise UsageError(
         f"cannot tell which framework these inputs belong to ({kinds}); supported: "
         "NumPy arrays, torch tensors/modules, JAX arrays (and pytrees of them), "
-        "TensorFlow tensors/variables and Keras layers. Pass framework=... to choose one."
+        "TensorFlow tensors/variables, Keras layers and compiled PyTensor functions. Pass "
+        "framework=... to choose one (framework='pytensor' for graph-building functions)."
     )
 
 
