@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..._differentiable import Leaf
+from ..._errors import UsageError
 from .._common import dtype_name, part, validate_point
 from ._scope import real_parts
 
@@ -67,8 +68,11 @@ class Placement:
         for name, tensor in zip(names, originals, strict=True):
             flat = flat_numpy(tensor)
             finite = np.isfinite(flat)
+            if not flat.size:  # nothing to differentiate in it, but the others still count
+                self.notes.append(f"{name} is empty (shape {tuple(tensor.shape)})")
             if finite.all() or tensor.is_complex() or not finite.any():
-                validate_point(name, flat)
+                if flat.size:
+                    validate_point(name, flat)
                 for leaf_name, part_values in _parts(name, tensor, flat):
                     leaves.append(
                         Leaf(leaf_name, tuple(tensor.shape), dtype_name(tensor), _end(leaves))
@@ -94,6 +98,11 @@ class Placement:
             self.notes.append(_held_note(name, tensor, flat, finite))
         self.leaves = tuple(leaves)
         self.x0 = np.concatenate(values)
+        if not self.x0.size:
+            raise UsageError(
+                f"{', '.join(names)} {'is' if len(names) == 1 else 'are all'} empty: there is "
+                "nothing to differentiate"
+            )
         for name, tensor in zip(names, originals, strict=True):
             if tensor.is_complex():
                 self.notes.append(

@@ -183,3 +183,18 @@ def test_a_compiled_module_is_checked_through_the_uncompiled_one() -> None:
     report = gc.check(model, randn(2, 3, dtype=torch.float32))
     assert report.verdict == "pass", report
     assert "checked through the uncompiled module" in str(report)
+
+
+# -- empty tensors ---------------------------------------------------------------------------
+
+
+def test_an_empty_input_and_an_empty_output_beside_others_are_noted_not_refused() -> None:
+    x, empty = randn(3), randn(0, 2)
+    report = gc.check(lambda x, e: (x.sin().sum() + e.sum(), e * 2), x, empty)
+    assert report.verdict == "pass", report
+    assert "input[1] is empty (shape (0, 2))" in str(report)
+
+
+def test_a_wrong_derivative_beside_an_empty_input_still_fails() -> None:
+    report = gc.check(lambda x, e: WrongExp.apply(x) + e.sum(), randn(3), randn(0))
+    assert report.verdict == "fail", report
