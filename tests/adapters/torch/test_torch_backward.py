@@ -255,6 +255,7 @@ def test_custom_op_without_forward_rule_passes_in_reverse_mode(
     assert "forward mode is not implemented" in text
     assert "returns zeros silently" in text
     assert "BatchedFallback" not in capfd.readouterr().err
+    assert sum("has no batching rule for gradcheck_tests::sin" in n for n in report.notes) == 1
 
 
 def test_scatter_reduce_prod_skips_forward_mode() -> None:
