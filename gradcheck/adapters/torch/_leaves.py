@@ -165,9 +165,10 @@ def _held_note(name: str, tensor: torch.Tensor, flat: np.ndarray, finite: np.nda
         for i in bad[:_LISTED]
     )
     more = f" and {bad.size - _LISTED} more" if bad.size > _LISTED else ""
+    count = "1 entry that is" if bad.size == 1 else f"{bad.size} entries that are"
     return (
-        f"{name} has {bad.size} entries that are not finite ({where}{more}): they are held "
-        f"constant, and the check runs on its {int(finite.sum())} finite entries"
+        f"{name} has {count} not finite ({where}{more}): held constant, and the check runs "
+        f"on its {int(finite.sum())} finite entries"
     )
 
 

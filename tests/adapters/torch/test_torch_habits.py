@@ -124,6 +124,7 @@ def test_a_minus_inf_attention_mask_is_held_constant_and_named() -> None:
     assert report.verdict == "pass", report
     text = str(report)
     assert "input[0] has 2 entries that are not finite (-inf at (0, 3), -inf at (1, 0))" in text
+    assert "held constant" in text
     assert "its 6 finite entries" in text
 
 
