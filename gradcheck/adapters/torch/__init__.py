@@ -93,12 +93,17 @@ class TorchAdapter(Adapter):
 
 
 def _converted(arg: Any, position: int, count: int, wrt: Wrt, module: bool) -> bool:
-    """Whether a NumPy input (framework="torch") becomes a tensor: float arrays that are
-    checked (or that a module needs as tensors); masks, index arrays and floats left out of
-    `wrt` reach the code unchanged, as the user passed them."""
-    if not isinstance(arg, np.ndarray) or arg.dtype.kind not in "fc":
+    """Whether a NumPy input (framework="torch") becomes a tensor: every array a module gets
+    (its forward takes tensors: an Embedding's index array too), and the float arrays a
+    function's `wrt` checks; a function's masks, index arrays and floats left out of `wrt`
+    reach it unchanged, as the user passed them."""
+    if not isinstance(arg, np.ndarray):
         return False
-    if module or wrt is None or isinstance(wrt, str):
+    if module:
+        return True
+    if arg.dtype.kind not in "fc":
+        return False
+    if wrt is None or isinstance(wrt, str):
         return True
     chosen = [wrt] if isinstance(wrt, (int, np.integer)) else list(wrt)
     return any(

@@ -199,3 +199,10 @@ def test_an_empty_input_and_an_empty_output_beside_others_are_noted_not_refused(
 def test_a_wrong_derivative_beside_an_empty_input_still_fails() -> None:
     report = gc.check(lambda x, e: WrongExp.apply(x) + e.sum(), randn(3), randn(0))
     assert report.verdict == "fail", report
+
+
+def test_a_module_gets_numpy_index_arrays_as_tensors() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.EmbeddingBag(5, 3, mode="sum").double()
+    report = gc.check(model, np.array([[0, 2], [4, 4]]), framework="torch")
+    assert report.verdict == "pass", report
