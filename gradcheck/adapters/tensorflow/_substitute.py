@@ -27,11 +27,11 @@ from typing import Any
 from .._keras import float64_clone
 
 # id(model) -> its stand-in, while a `float64_models` block is active
-_ACTIVE: dict[int, _Stand_in] = {}
+_ACTIVE: dict[int, _StandIn] = {}
 _SUBCLASSES: dict[type, type] = {}
 
 
-class _Stand_in:  # noqa: N801 - reads as "stand-in"
+class _StandIn:
     """One model's float64 clone, built at the first call (the call's inputs build it)."""
 
     def __init__(self, model: Any, own_class: type) -> None:
@@ -90,7 +90,7 @@ def float64_models(*models: Any) -> Iterator[None]:
             if id(model) in _ACTIVE:  # listed twice, or nested blocks: the outer one serves
                 continue
             own = type(model)
-            _ACTIVE[id(model)] = _Stand_in(model, own)
+            _ACTIVE[id(model)] = _StandIn(model, own)
             object.__setattr__(model, "__class__", _subclass(own))
             swapped.append((model, own))
         yield
