@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from _common import write_atomically
-from _opinfo_defects import CAUSES, CONVENTIONS, DEFECTS, JUDGEMENTS, verify
+from _opinfo_defects import (
+    CAUSES,
+    CONVENTIONS,
+    DEFECT_KINDS,
+    DEFECTS,
+    JUDGEMENTS,
+    TORCH_FAILS,
+    verify,
+)
 
 GC_VERDICTS = (
     "pass",
@@ -90,7 +98,7 @@ def disagreement_lists(rows: list[dict[str, Any]]) -> list[str]:
     alarms, refusals, defects, conventions, uncertain = [], [], [], [], []
     for r in agreeing:
         bad = _modes(r, ("fail", "raised", "timeout", "crashed"))
-        if bad and r["op"] in DEFECTS:
+        if bad and r["op"] in DEFECTS and _defect_applies(r, bad):
             defects.append(r)
         elif bad and r["op"] in CONVENTIONS:
             conventions.append(r)
@@ -158,6 +166,12 @@ def disagreement_lists(rows: list[dict[str, Any]]) -> list[str]:
             judged = JUDGEMENTS.get(r["op"], "not judged yet")
             out.append(f"| {_key(r)} | {r.get('n')} | {_evidence(r, m)} | {_cell(judged, 400)} |")
     return out
+
+
+def _defect_applies(r: dict[str, Any], modes: list[str]) -> bool:
+    """The op's verified defect explains this flag: same kind of check (DEFECT_KINDS)."""
+    kinds = DEFECT_KINDS.get(r["op"])
+    return kinds is None or any(r[m]["detail"].split(":")[0] in kinds for m in modes)
 
 
 def grouped(rows: list[dict[str, Any]], verdicts: tuple[str, ...]) -> list[str]:
@@ -228,8 +242,8 @@ def torch_only(rows: list[dict[str, Any]]) -> list[str]:
         " xfails it.",
         "",
         "| op | samples | torch (first sample) | gc full: verdicts (evidence of the first) |"
-        " gc fast | suite |",
-        "|---|---|---|---|---|---|",
+        " gc fast | suite | judgement |",
+        "|---|---|---|---|---|---|---|",
     ]
     by_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in flagged:
@@ -243,8 +257,15 @@ def torch_only(rows: list[dict[str, Any]]) -> list[str]:
             f" {_cell(t['verdict'] + ': ' + t.get('detail', ''), 160)} |"
             f" {', '.join(f'{v} {k}' for k, v in full.items())}: {_evidence(first, 'full')} |"
             f" {', '.join(f'{v} {k}' for k, v in fast.items())} | {first.get('suite') or ''} |"
+            f" {_cell(TORCH_FAILS.get(op, _timeouts(hits)), 600)} |"
         )
     return out
+
+
+def _timeouts(hits: list[dict[str, Any]]) -> str:
+    if all(r["torch"]["verdict"] == "timeout" for r in hits):
+        return "torch over the time cap on the shared machine"
+    return "not judged yet"
 
 
 def _finished(r: dict[str, Any]) -> bool:

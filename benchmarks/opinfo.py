@@ -21,7 +21,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/opinfo.py                  # every sample (tens of minutes)
     .venv/bin/python benchmarks/opinfo.py --shard 0/2 &    # the same in two processes, then
     .venv/bin/python benchmarks/opinfo.py --shard 1/2 &    # ... and, when both are done:
-    .venv/bin/python benchmarks/opinfo.py --report-only    # merge the shards into opinfo.md
+    .venv/bin/python benchmarks/opinfo.py --report-only --merge  # opinfo.jsonl.gz, opinfo.md
 `--ops abs,sum,'linalg.*'` (fnmatch patterns on `name` or `name.variant`) and `--max-samples`
 narrow the sweep; `--tiny` is the smoke test's configuration.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import gzip
 import json
 import os
 import signal
@@ -85,12 +86,17 @@ def selected(op_name: str, patterns: list[str] | None) -> bool:
 
 
 def read_records(paths: list[Path]) -> list[dict[str, Any]]:
-    """Every complete JSON line of `paths` (a line cut by a kill is skipped)."""
+    """Every complete JSON line of `paths`, gzipped or not (a line cut by a kill is skipped)."""
     records = []
     for path in paths:
         if not path.exists():
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                text = handle.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
@@ -250,8 +256,29 @@ def shard_path(out: Path, shard: tuple[int, int]) -> Path:
 
 
 def shard_files(out: Path) -> list[Path]:
-    """`out` and every shard file written beside it."""
-    return sorted({out, *out.parent.glob(f"{out.stem}.shard*of*{out.suffix}")})
+    """`out`, its merged archive and every shard file written beside it."""
+    shards = out.parent.glob(f"{out.stem}.shard*of*{out.suffix}")
+    return sorted({out, archive_path(out), *shards})
+
+
+def archive_path(base: Path) -> Path:
+    return base.with_name(base.name + ".gz")
+
+
+def merge(base: Path) -> None:
+    """Fold `base` and its shards into one gzipped file (the latest line per sample, sorted by
+    op and sample; ~10x smaller, for committing) and remove the plain files."""
+    latest = {(r["op"], r["index"]): r for r in read_records(shard_files(base))}
+    lines = [json.dumps(latest[k], default=str) for k in sorted(latest)]
+    data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
+    archive = archive_path(base)
+    tmp = archive.with_name(f".{archive.name}.tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, archive)
+    for path in shard_files(base):
+        if path != archive and path.exists():
+            path.unlink()
 
 
 def arguments() -> argparse.ArgumentParser:
@@ -272,6 +299,11 @@ def arguments() -> argparse.ArgumentParser:
         help="measure gradcheck as committed at REV (e.g. HEAD), not the work tree",
     )
     parser.add_argument("--report-only", action="store_true", help="render the report only")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="fold the shard files into --out (one line per sample, the latest) and delete them",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -293,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _exit_on_term)  # so that `finally` stops the worker
         out.parent.mkdir(parents=True, exist_ok=True)
         supervise([a for a in argv if a != "--report-only"], args, out, heartbeat)
+    if args.merge:
+        merge(base)
     from _opinfo_report import render_report
 
     md = args.md or base.with_suffix(".md")
