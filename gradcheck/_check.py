@@ -13,7 +13,8 @@ The flow for one function at one point:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,13 +23,13 @@ from ._backward import batched_grad, undefined_grad
 from ._compare import NOISE_SAFETY, SAFETY
 from ._differentiable import Differentiable
 from ._errors import GradientError, UsageError
-from ._options import validate
+from ._options import Options, validate
 from ._orders import check_orders
 from ._plan import plan
 from ._preflight import dtype_audit, preflight
 from ._results import CheckResult, Report, Tolerance, worst_verdict
 from ._user_derivatives import UserDerivatives, UserFn
-from .adapters import get_adapter
+from .adapters import Adapter, get_adapter
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -61,6 +62,7 @@ def check(
     nondet_tol: float = 0.0,
     step: float | None = None,
     max_evaluations: int | None = None,
+    models: Sequence[Any] | None = None,
 ) -> Report:
     """Check fn's derivatives at `inputs` against finite differences; never raises on a finding.
 
@@ -92,6 +94,9 @@ def check(
             results that must reproduce a fixed eps; noted in the report. None: adaptive.
         max_evaluations: a budget of function evaluations; a full check that would need
             more runs in fast mode instead, with a note.
+        models: models a closure calls (Keras), to be run as float64 clones while the check
+            runs — a closure over float32 models is otherwise checked in float32, where its
+            noise pushes steps past relu kinks; the user's models are left untouched.
 
     Returns:
         The report: `report.verdict`, the per-check evidence, `str(report)` for people.
@@ -116,32 +121,64 @@ def check(
         max_evaluations=max_evaluations,
     )
     adapter = get_adapter([*inputs, fn], framework)
-    call_kwargs = dict(kwargs or {})
-    target: Differentiable = adapter.bind(fn, inputs, call_kwargs, wrt)
-    if any(d is not None for d in (grad, jacobian, vjp, jvp, hvp)):
-        highest = 2 if hvp is not None else 1
-        if options.order > highest:
-            raise UsageError(
-                f"order={options.order} needs analytic derivatives of that order, but the "
-                f"hand-written ones reach order {highest}"
-                + ("" if hvp is not None else " (pass hvp= for order 2)")
-                + ": gradcheck checks order k against differences of order k-1"
-            )
-        target = UserDerivatives(target, grad=grad, jacobian=jacobian, vjp=vjp, jvp=jvp, hvp=hvp)
-    source = target
-    if surrogate is not None:
-        source = adapter.bind(surrogate, inputs, call_kwargs, wrt)
-        if (source.n, source.m) != (target.n, target.m):
-            raise UsageError(
-                f"the surrogate maps {source.n} inputs to {source.m} outputs, but fn "
-                f"maps {target.n} to {target.m}: they must have the same signature"
-            )
+    user = {"grad": grad, "jacobian": jacobian, "vjp": vjp, "jvp": jvp, "hvp": hvp}
+    with adapter.substitute(models) if models else contextlib.nullcontext():
+        target, source = _bind(adapter, fn, inputs, dict(kwargs or {}), wrt, user, surrogate)
+        if user["hvp"] is None and any(user.values()) and options.order > 1:
+            raise UsageError(_beyond_user_order(options.order, 1))
+        if user["hvp"] is not None and options.order > 2:
+            raise UsageError(_beyond_user_order(options.order, 2))
+        return _run(_name(fn), target, source, options, surrogate is not None)
+
+
+def _bind(
+    adapter: Adapter,
+    fn: Callable[..., Any],
+    inputs: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    wrt: Any,
+    user: dict[str, UserFn | None],
+    surrogate: Callable[..., Any] | None,
+) -> tuple[Differentiable, Differentiable]:
+    """fn as the analytic side (the user's own derivatives where given), and the function
+    whose differences it is compared with (fn itself, or the declared surrogate)."""
+    target: Differentiable = adapter.bind(fn, inputs, kwargs, wrt)
+    if any(d is not None for d in user.values()):
+        target = UserDerivatives(target, **user)
+    if surrogate is None:
+        return target, target
+    source = adapter.bind(surrogate, inputs, kwargs, wrt)
+    if (source.n, source.m) != (target.n, target.m):
+        raise UsageError(
+            f"the surrogate maps {source.n} inputs to {source.m} outputs, but fn "
+            f"maps {target.n} to {target.m}: they must have the same signature"
+        )
+    return target, source
+
+
+def _beyond_user_order(order: int, highest: int) -> str:
+    return (
+        f"order={order} needs analytic derivatives of that order, but the hand-written ones "
+        f"reach order {highest}"
+        + ("" if highest == 2 else " (pass hvp= for order 2)")
+        + ": gradcheck checks order k against differences of order k-1"
+    )
+
+
+def _run(
+    name: str,
+    target: Differentiable,
+    source: Differentiable,
+    options: Options,
+    surrogate: bool,
+) -> Report:
+    """Preflight, plan, every order, the backward's own checks and the dtype audit."""
     rng = np.random.default_rng(options.seed)
 
     def report(checks: list[CheckResult], notes: tuple[str, ...] = ()) -> Report:
         described = tuple(f"{leaf.name}: {leaf.dtype}{list(leaf.shape)}" for leaf in target.inputs)
         return Report(
-            _name(fn),
+            name,
             target.framework,
             worst_verdict([c.verdict for c in checks]),
             tuple(checks),
@@ -156,11 +193,9 @@ def check(
     if stop is not None:
         return report([stop])
     options, planned = plan(options, target)
-    s0 = source.value(source.x0) if surrogate is not None else f0
+    s0 = source.value(source.x0) if surrogate else f0
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, options.atol, options.rtol)
-    done = check_orders(
-        target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate is not None
-    )
+    done = check_orders(target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate)
     if not done.checks:
         raise UsageError(
             f"there is no analytic derivative to check ({target.framework}): pass grad=, "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -54,6 +55,17 @@ class Adapter(ABC):
         Raises:
             UsageError: inputs of a kind this framework cannot differentiate, or a bad `wrt`.
         """
+
+    def substitute(self, models: Sequence[Any]) -> AbstractContextManager[None]:
+        """A context in which calling one of `models` runs a float64 clone of it (`models=`).
+
+        Raises:
+            UsageError: this framework's adapter has no such substitution.
+        """
+        raise UsageError(
+            f"models= (float64 clones of the models a closure calls) is not available for "
+            f"{self.framework}; promote the models yourself, or pass the model as fn"
+        )
 
 
 # -- messages -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ the duration of a block, without assigning to the models.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from ..._differentiable import Differentiable
@@ -63,6 +64,10 @@ class TensorflowAdapter(Adapter):
             lambda error: TensorflowFunction(fn, inputs, kwargs, positions, clash=error),
             clash,
         )
+
+    def substitute(self, models: Sequence[Any]) -> AbstractContextManager[None]:
+        """Keras models a closure calls run as float64 clones while the check runs."""
+        return float64_models(*models)
 
     def _is_dtype_error(self, error: BaseException) -> bool:
         """Whether a failure in float64 looks like a dtype clash (so the user's dtype may work)."""

@@ -118,3 +118,20 @@ def test_models_are_restored_when_the_block_raises() -> None:
         fail_inside()
     assert seen[0] is not own
     assert type(model_0) is own
+
+
+def test_models_option_of_check_runs_the_same_block() -> None:
+    model_0, model_1 = _split_cnn()
+    x = _x()
+    model_1(model_0(x))
+    before = [_snapshot(model_0), _snapshot(model_1)]
+    report = gc.check(
+        lambda t: tf.reduce_sum(model_1(model_0(t)) ** 2), x, models=[model_0, model_1]
+    )
+    assert report.passed, report
+    assert any("float64 clones" in note for note in report.notes), report
+    assert all(
+        _same(b, a) for b, a in zip(before, [_snapshot(model_0), _snapshot(model_1)], strict=True)
+    )
+    with pytest.raises(gc.UsageError, match="models="):
+        gc.check(lambda t: t.sum(), np.ones(3), grad=np.ones_like, models=[model_0])
