@@ -91,6 +91,7 @@ class TorchBinding:
             inputs=lambda x: self.args_of(split(x)),
             outputs=lambda vec: outputs.native(np.asarray(vec, dtype=np.float64), device),
             tangents=lambda vec: tuple(split(vec, tangent=True)),
+            per_input=placement.per_input,
         )
         notes = placement.notes
         native = None if self.native_call is None else self._native(outputs, placement, stream)

@@ -61,11 +61,14 @@ class Hooks:
         inputs: x -> all positional arguments, the checked ones rebuilt from x (float64).
         outputs: flat output-sized vector -> the structure of fn's result (a cotangent).
         tangents: flat input-sized vector -> one tensor per checked input.
+        per_input: a per-input result (one tensor per checked input) -> the flat vector,
+            where the leaves are not one per input (complex parts, finite entries); else None.
     """
 
     inputs: Callable[[np.ndarray], Any]
     outputs: Callable[[np.ndarray], Any]
     tangents: Callable[[np.ndarray], tuple[Any, ...]]
+    per_input: Callable[[Any], np.ndarray | None] = lambda result: None
 
 
 @dataclass(frozen=True)
@@ -526,6 +529,11 @@ class TorchFlat(Differentiable):
     def native_tangents(self, flat: np.ndarray) -> tuple[Any, ...]:
         """A flat input-sized vector as one float64 tensor per checked input (for tangents)."""
         return tuple(self._hook("tangents")(flat))
+
+    def flat_inputs(self, result: Any) -> np.ndarray | None:
+        """A user's per-input derivative of complex or partly held inputs, as the flat vector
+        (torch's convention: the gradient of a complex input is ∂/∂re + i·∂/∂im)."""
+        return None if self._hooks is None else self._hooks.per_input(result)
 
     def native_vjp(self, u: np.ndarray) -> np.ndarray | None:
         return None if self._native is None else self._native(np.asarray(u, dtype=np.float64))

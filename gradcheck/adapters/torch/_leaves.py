@@ -131,6 +131,22 @@ class Placement:
             pieces.append(piece)
         return join(pieces, self.originals)
 
+    def per_input(self, result: Any) -> np.ndarray | None:
+        """A user's derivative with one tensor per checked tensor (or one tensor for one) as
+        the flat vector, where leaves are not one per tensor; None where they are, or where
+        the result does not fit (the caller's checks then name the problem)."""
+        import torch
+
+        if not self._held and not any(t.is_complex() for t in self.originals):
+            return None
+        parts = list(result) if isinstance(result, (tuple, list)) else [result]
+        if len(parts) != len(self.originals) or not all(
+            isinstance(p, torch.Tensor) and p.shape == t.shape
+            for p, t in zip(parts, self.originals, strict=True)
+        ):
+            return None
+        return self.flat(parts)
+
     def flat(self, tensors: Sequence[torch.Tensor | None]) -> np.ndarray:
         """Per-checked-tensor results (a gradient; None for zero) as one flat vector."""
         out, leaves = [], iter(self.leaves)

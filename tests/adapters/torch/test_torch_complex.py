@@ -116,3 +116,14 @@ def test_complex64_inputs_are_checked_on_complex128_copies() -> None:
     assert f.inputs[0].dtype == "complex64"
     assert gc.check(lambda z: (z * z).sum(), z).verdict == "pass"
     assert z.dtype == torch.complex64
+
+
+@pytest.mark.parametrize(
+    ("grad", "verdict"), [(lambda z: 2 * z, "pass"), (lambda z: 2 * z.conj(), "fail")]
+)
+def test_a_hand_written_gradient_of_a_complex_input_in_torchs_convention(
+    grad: Any, verdict: str
+) -> None:
+    """torch's gradient of a real loss L(z) is ∂L/∂re + i·∂L/∂im: 2z for |z|²."""
+    report = gc.check(lambda z: (z.abs() ** 2).sum(), cplx(3), grad=grad)
+    assert report.verdict == verdict, report

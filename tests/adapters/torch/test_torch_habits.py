@@ -206,3 +206,11 @@ def test_a_module_gets_numpy_index_arrays_as_tensors() -> None:
     model = torch.nn.EmbeddingBag(5, 3, mode="sum").double()
     report = gc.check(model, np.array([[0, 2], [4, 4]]), framework="torch")
     assert report.verdict == "pass", report
+
+
+def test_a_hand_written_gradient_beside_infinite_entries_is_read_on_the_finite_ones() -> None:
+    x = randn(4)
+    x[2] = -torch.inf
+    fn = lambda x: x.exp().sum()  # noqa: E731
+    assert gc.check(fn, x, grad=lambda x: x.exp()).verdict == "pass"
+    assert gc.check(fn, x, grad=lambda x: 1.01 * x.exp()).verdict == "fail"
