@@ -271,17 +271,30 @@ def check_sample(
     timeout: float,
     started: Callable[[str], None] = lambda checker: None,
     record: dict[str, Any] | None = None,
+    max_n: int = 0,
 ) -> dict[str, Any]:
     """All three checkers on one sample, filling `record` (returned) as each one finishes.
 
     `started(checker)` is called before each checker, when `record` holds the ones before it:
     the supervisor can then write what was measured if the worker dies in the next one.
+    With `max_n`, a sample of more inputs gets gc fast only (the others say "skipped").
     """
     markers = suite_markers(op)
     options = torch_options(op, markers)
     record = {} if record is None else record
     record.update(suite=markers, torch_forward=options["check_forward_ad"])
+    try:
+        args = build(op, sample).args
+        record["n"] = sum(t.numel() * (1 + t.is_complex()) for t in args)
+        record["shapes"] = [list(t.shape) for t in args]
+    except Exception:
+        pass  # each checker records its own building error below
     for checker in CHECKERS:
+        if max_n and checker != "fast" and record.get("n", 0) > max_n:
+            # every-entry checks of millions of inputs only measure the time cap
+            detail = f"n = {record['n']} > --max-n {max_n}: only gc fast is run"
+            record[checker] = {"verdict": "skipped", "detail": detail}
+            continue
         started(checker)
         with isolated():
             try:

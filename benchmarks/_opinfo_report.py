@@ -45,8 +45,9 @@ GC_VERDICTS = (
     "timeout",
     "crashed",
     "not run",
+    "skipped",
 )
-TORCH_VERDICTS = ("pass", "fail", "error", "timeout", "crashed", "not run")
+TORCH_VERDICTS = ("pass", "fail", "error", "timeout", "crashed", "not run", "skipped")
 UNCERTAIN = ("inconclusive", "nondifferentiable", "nondeterministic", "nonfinite")
 BUCKETS = (("n < 10", 0, 10), ("10-100", 10, 100), ("100-1000", 100, 1000), ("> 1000", 1000, 0))
 

@@ -162,7 +162,7 @@ def work(args: argparse.Namespace, out: Path, heartbeat: Path, recorded: list[Pa
             ) -> None:
                 beat(index, checker, partial)
 
-            record = check_sample(op, found[index], args.timeout, started, partial)
+            record = check_sample(op, found[index], args.timeout, started, partial, args.max_n)
             append(out, {**record, "commit": commit, "torch_version": version})
             print(
                 f"{name}[{index}] n={record.get('n')} "
@@ -291,6 +291,12 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="the fixed representative subset")
     parser.add_argument("--tiny", action="store_true", help="two samples: the smoke test")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per check")
+    parser.add_argument(
+        "--max-n",
+        type=int,
+        default=0,
+        help="samples with more inputs get gc fast only (0: no limit)",
+    )
     parser.add_argument("--out", type=Path, help="JSON lines (default reports/benchmarks/...)")
     parser.add_argument("--md", type=Path, help="the Markdown report (default beside --out)")
     parser.add_argument(
