@@ -22,7 +22,7 @@ import numpy as np
 from ._backward import batched_grad, undefined_grad
 from ._compare import NOISE_SAFETY, SAFETY
 from ._differentiable import Differentiable
-from ._errors import GradientError, UsageError
+from ._errors import ForeignOutputError, GradientError, UsageError
 from ._options import Options, validate
 from ._orders import check_orders
 from ._plan import plan
@@ -120,15 +120,31 @@ def check(
         step=step,
         max_evaluations=max_evaluations,
     )
-    adapter = get_adapter([*inputs, fn], framework)
     user = {"grad": grad, "jacobian": jacobian, "vjp": vjp, "jvp": jvp, "hvp": hvp}
-    with adapter.substitute(models) if models else contextlib.nullcontext():
-        target, source = _bind(adapter, fn, inputs, dict(kwargs or {}), wrt, user, surrogate)
-        if user["hvp"] is None and any(user.values()) and options.order > 1:
-            raise UsageError(_beyond_user_order(options.order, 1))
-        if user["hvp"] is not None and options.order > 2:
-            raise UsageError(_beyond_user_order(options.order, 2))
-        return _run(_name(fn), target, source, options, surrogate is not None)
+    if user["hvp"] is None and any(user.values()) and options.order > 1:
+        raise UsageError(_beyond_user_order(options.order, 1))
+    if user["hvp"] is not None and options.order > 2:
+        raise UsageError(_beyond_user_order(options.order, 2))
+
+    def checked(adapter: Adapter, notes: tuple[str, ...] = ()) -> Report:
+        with adapter.substitute(models) if models else contextlib.nullcontext():
+            target, source = _bind(adapter, fn, inputs, dict(kwargs or {}), wrt, user, surrogate)
+            return _run(_name(fn), target, source, options, surrogate is not None, notes)
+
+    try:
+        return checked(get_adapter([*inputs, fn], framework))
+    except ForeignOutputError as foreign:
+        if framework is not None:
+            raise
+        # A closure over another framework's model called with NumPy inputs: check it with
+        # that framework's derivatives, as the user would with framework=.
+        return checked(
+            get_adapter([], foreign.framework),
+            (
+                f"fn returns {foreign.framework} values for NumPy inputs: checked with "
+                f"{foreign.framework}'s derivatives (framework={foreign.framework!r})",
+            ),
+        )
 
 
 def _bind(
@@ -171,18 +187,20 @@ def _run(
     source: Differentiable,
     options: Options,
     surrogate: bool,
+    notes: tuple[str, ...] = (),
 ) -> Report:
-    """Preflight, plan, every order, the backward's own checks and the dtype audit."""
+    """Preflight, plan, every order, the backward's own checks and the dtype audit; `notes`
+    are the binding's own facts for the report."""
     rng = np.random.default_rng(options.seed)
 
-    def report(checks: list[CheckResult], notes: tuple[str, ...] = ()) -> Report:
+    def report(checks: list[CheckResult], more: tuple[str, ...] = ()) -> Report:
         described = tuple(f"{leaf.name}: {leaf.dtype}{list(leaf.shape)}" for leaf in target.inputs)
         return Report(
             name,
             target.framework,
             worst_verdict([c.verdict for c in checks]),
             tuple(checks),
-            tuple(dict.fromkeys([*target.notes, *notes])),
+            tuple(dict.fromkeys([*notes, *target.notes, *more])),
             options.mode,
             options.order,
             options.seed,

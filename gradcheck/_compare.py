@@ -21,12 +21,14 @@ Note: Error budget
     Measured on the generated families, no correct gradient needed more than 1.6 of the
     safety of 10 (see tests/test_power.py).
 
-    The same numbers decide which entries were resolved at all. An entry is settled when a
-    wrong value of its own size would have shown (its budget is below half its magnitude),
-    when its budget is negligible beside the check's scale (NEGLIGIBLE of the largest
-    entry: a tiny entry of a large gradient), or when the whole derivative is identically
-    zero and the numbers agree. Any other entry is unresolved — cos at x = 1e-8 with a
-    budget of 1e-6 around a derivative of 1e-8, a NaN trap's numeric 18334 ± 5618 — and
+    The same numbers decide which entries were resolved at all. An entry is settled when a wrong
+    value of its own size would have shown (its budget is below half its magnitude), when its
+    budget is negligible beside the check's scale (NEGLIGIBLE of the largest entry: a tiny entry
+    of a large gradient; NEGLIGIBLE_ULPS of the precision for code that computes in float32,
+    where smaller entries are beyond what its values can show), when the whole derivative is
+    identically zero and the numbers agree, or when both sides are exactly 0 (the function did
+    not change at all along that direction). Any other entry is unresolved — cos at x = 1e-8
+    with a budget of 1e-6 around a derivative of 1e-8, a NaN trap's numeric 18334 ± 5618 — and
     the checker retries it with a thorough estimate; what stays unresolved makes the check
     "inconclusive", never a "pass", whatever the other entries say.
 """
@@ -48,6 +50,7 @@ SCALE_ULPS = 64.0
 WORST_SHOWN = 5
 CONDITIONING_ULPS = 4.0  # outside the safety factor: a bound on rounding, not an estimate
 NEGLIGIBLE = 1e-6  # an entry's budget below this fraction of the check's scale settles it
+NEGLIGIBLE_ULPS = 1e4  # … or below this many ulps of the analytic side's precision (float32)
 ROUND_OFF_REVIEW = 8.0  # a round-off limited entry within this factor of its budget: look again
 
 
@@ -144,10 +147,12 @@ def compare(
         magnitude = np.maximum(np.abs(analytic), np.abs(numeric))
         # What the numbers resolve, without the slack the user granted with atol/rtol.
         own = allowed - tolerance.atol - tolerance.rtol * np.abs(numeric)
+        negligible = max(NEGLIGIBLE, NEGLIGIBLE_ULPS * eps_a) * scale
         settled = resolved & (
             (own < 0.5 * magnitude)  # a wrong value of this size would have been seen
-            | (own <= NEGLIGIBLE * scale)  # too small to matter beside the largest entries
+            | (own <= negligible)  # too small to matter beside the largest entries
             | ((scale == 0) & (magnitude <= own))  # an identically zero derivative
+            | (magnitude == 0)  # f did not change at all, and the analytic side says so
         )
         unresolved = a_finite & ~kinked & ~mismatch & ~settled
         limited = (

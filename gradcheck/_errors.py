@@ -31,6 +31,16 @@ class GradientError(GradcheckError, AssertionError):
         self.report = report
 
 
+class ForeignOutputError(UsageError):
+    """fn, detected as NumPy code from its inputs, returns another framework's arrays (a
+    closure over a Keras model called with NumPy inputs); `framework` names that framework,
+    so that the check can bind it there instead."""
+
+    def __init__(self, message: str, framework: str) -> None:
+        super().__init__(message)
+        self.framework = framework
+
+
 # Public names: tracebacks and pytest print `gradcheck.GradientError`, where users import it.
 for _error in (GradcheckError, UsageError, GradientError):
     _error.__module__ = "gradcheck"

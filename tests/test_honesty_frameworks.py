@@ -82,3 +82,15 @@ def test_jax_rem_between_jumps_passes():
         lambda t: jnp.sum(jax.lax.rem(t, 1.0)), x, grad=lambda t: np.zeros(3), framework="jax"
     )
     assert wrong.verdict == "fail", str(wrong)
+
+
+def test_a_closure_over_a_float32_keras_model_called_with_numpy_is_checked_by_its_framework():
+    """NumPy inputs, Keras outputs: bound to TensorFlow with a note; the block structure of a
+    batch (exact zeros across samples) and float32 round-off are not 'unresolved'."""
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="tanh")])
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    report = gc.check(lambda t: model(t), x)
+    assert report.verdict == "pass", str(report)
+    assert report.framework == "tensorflow"
+    assert any("framework='tensorflow'" in note for note in report.notes)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 
 from .._differentiable import Differentiable, Leaf, Unsupported, leaves_of
-from .._errors import UsageError
+from .._errors import ForeignOutputError, UsageError
 
 Wrt = int | str | Sequence[int] | None
 D = TypeVar("D", bound=Differentiable)
@@ -264,9 +264,17 @@ def flatten(obj: Any, name: str, is_leaf: Callable[[Any], bool]) -> list[tuple[s
         return [
             item for i, value in enumerate(obj) for item in flatten(value, f"{name}[{i}]", is_leaf)
         ]
-    raise UsageError(
+    message = (
         f"{name} is a {type(obj).__name__}: outputs must be arrays, numbers, or tuples, lists "
-        f"and dicts of them{_framework_hint(obj)}"
+        f"and dicts of them"
+    )
+    framework = _FRAMEWORK_OF_MODULE.get(type(obj).__module__.split(".")[0])
+    if framework is None:
+        raise UsageError(message)
+    raise ForeignOutputError(
+        f"{message}; the function returns {framework} values for these inputs: pass "
+        f"framework={framework!r} to check it with {framework}'s derivatives",
+        framework,
     )
 
 
@@ -278,18 +286,6 @@ _FRAMEWORK_OF_MODULE = {
     "jaxlib": "jax",
     "torch": "torch",
 }
-
-
-def _framework_hint(obj: object) -> str:
-    """For an output of another framework (a closure over a Keras model called with NumPy
-    inputs is detected as NumPy code): how to have it checked by that framework."""
-    framework = _FRAMEWORK_OF_MODULE.get(type(obj).__module__.split(".")[0])
-    if framework is None:
-        return ""
-    return (
-        f"; the function returns {framework} values for these inputs: pass "
-        f"framework={framework!r} to check it with {framework}'s derivatives"
-    )
 
 
 def unflatten(template: Any, leaves: list[Any], is_leaf: Callable[[Any], bool]) -> Any:
