@@ -207,6 +207,15 @@ def _run(
             described,
         )
 
+    if target.n == 0 or target.m == 0:
+        empty = "inputs" if target.n == 0 else "outputs"
+        return report(
+            [],
+            (
+                f"nothing to differentiate: the checked {empty} are empty (torch's checker "
+                "passes such cases too)",
+            ),
+        )
     f0, stop = preflight(target, options.nondet_tol)
     if stop is not None:
         return report([stop])

@@ -176,6 +176,7 @@ def summarise(
     evaluations: int = 0,
     cause: str | None = None,
     curve: Callable[[int, float], tuple[tuple[float, float], ...]] | None = None,
+    route: str | None = None,
 ) -> CheckResult:
     """Word a comparison as a CheckResult with the worst entries as evidence.
 
@@ -202,6 +203,7 @@ def summarise(
         evaluations,
         cause if verdict == "fail" else None,
         histogram=_histogram(result, analytic, numbers, where),
+        route=route,
     )
 
 

@@ -42,6 +42,8 @@ def likely_cause(
     a, n = analytic[mismatch], numeric[mismatch]
     if a.size == 0:
         return None
+    if analytic.shape[1] != sum(leaf.size for leaf in inputs):
+        inputs = ()  # projections (fast mode), not Jacobian columns: no per-input patterns
     if not a.any():
         for leaf in inputs:
             block = slice(leaf.offset, leaf.offset + leaf.size)

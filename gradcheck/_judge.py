@@ -265,6 +265,7 @@ def judge(
         evaluations=spent,
         cause=cause,
         curve=lambda flat, step: v_curve(ctx, *layout.probe(flat), step),
+        route=route if ctx.order > 1 or ctx.surrogate else None,
     )
     return [summary] + ([opinion] if opinion is not None else []), result
 

@@ -109,6 +109,7 @@ class CheckResult:
     entries: int = 0  # how many entries were compared
     evaluations: int = 0  # function evaluations spent on finite differences
     cause: str | None = None  # the likely cause of a failure, where one fits
+    route: str | None = None  # "reverse" or "forward" where one kind has both (surrogate, hvp)
     remainders: tuple[dict[str, Any], ...] = ()  # Taylor remainders r(h) of reviewed entries
     histogram: dict[str, Any] | None = None  # log10(|diff|/tol) of every entry, per leaf
 
@@ -119,6 +120,7 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            "route": self.route,
             "order": self.order,
             "verdict": self.verdict,
             "message": self.message,

@@ -146,3 +146,14 @@ def test_a_constant_factor_on_every_failing_entry_is_named():
     x = np.array([0.3, -1.2, 2.0])
     report = gc.check(lambda x: np.sum(np.sin(x)), x, grad=lambda x: 1.5 * np.cos(x))
     assert "1.5 times" in report.checks[0].cause
+
+
+@pytest.mark.parametrize(
+    ("fn", "x"),
+    [(lambda x: np.sum(x), np.zeros(0)), (lambda x: x[:0], np.ones(3))],
+    ids=["empty input", "empty output"],
+)
+def test_nothing_to_differentiate_passes_with_a_note(fn, x):
+    report = gc.check(fn, x, jacobian=lambda x: np.zeros((0, x.size)))
+    assert report.verdict == "pass"
+    assert any("nothing to differentiate" in note for note in report.notes)

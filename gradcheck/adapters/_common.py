@@ -227,9 +227,8 @@ def part(flat: Any, leaf: Leaf) -> Any:
 
 
 def validate_point(name: str, arr: np.ndarray) -> None:
-    """Reject inputs no derivative can be checked at: empty, or not finite."""
-    if arr.size == 0:
-        raise UsageError(f"{name} is empty (shape {arr.shape}): there is nothing to differentiate")
+    """Reject inputs no derivative can be checked at: not finite. (An empty input is fine:
+    with nothing left to differentiate the check passes with a note, as torch's does.)"""
     if not np.isfinite(arr).all():
         bad = np.unravel_index(int(np.flatnonzero(~np.isfinite(arr))[0]), arr.shape)
         raise UsageError(

@@ -27,6 +27,8 @@ class _Check(Protocol):
     @property
     def cause(self) -> str | None: ...
     @property
+    def route(self) -> str | None: ...
+    @property
     def worst(self) -> Sequence[_Entry]: ...
 
 
@@ -70,7 +72,8 @@ def report_text(report: _Report) -> str:
     ]
     for check in report.checks:
         order = f" order {check.order}" if check.order > 1 else ""
-        lines.append(f"  [{check.verdict}] {check.kind}{order}: {check.message}")
+        route = f" ({check.route} mode)" if check.route else ""
+        lines.append(f"  [{check.verdict}] {check.kind}{order}{route}: {check.message}")
         if check.cause:
             lines.append(f"      likely cause: {check.cause}")
         if check.verdict != "pass":

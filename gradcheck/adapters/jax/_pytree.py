@@ -174,8 +174,6 @@ class JaxFunction(JaxFlat):
             self._out_complex.append(bool(jnp.issubdtype(dtype, jnp.complexfloating)))
             out_named += _parts(name, tuple(np.shape(value)), dtype)
         outputs = leaves_of(out_named)
-        if not sum(leaf.size for leaf in outputs):
-            raise UsageError("output is empty: there is nothing to differentiate")
         if any(self._out_complex) or any(len(slot) == 2 for slot in self._slots):
             notes = (*notes, COMPLEX_NOTE)
 

@@ -114,8 +114,6 @@ class TensorflowFlat(Differentiable):
             (name, tuple(t.shape), t.dtype.name) for name, t in zip(self._names, first, strict=True)
         ]
         self.outputs = leaves_of(triples)
-        if not self.m:
-            raise UsageError("output is empty: there is nothing to differentiate")
         low = sorted({d for _, _, d in triples if d != "float64"})
         if low and all(t.name == "float64" for t in self._dtypes):
             self.notes = (

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..._differentiable import Leaf
-from ..._errors import UsageError
 from .._common import dtype_name, part, validate_point
 from ._scope import real_parts
 
@@ -97,12 +96,7 @@ class Placement:
             values.append(flat[finite])
             self.notes.append(_held_note(name, tensor, flat, finite))
         self.leaves = tuple(leaves)
-        self.x0 = np.concatenate(values)
-        if not self.x0.size:
-            raise UsageError(
-                f"{', '.join(names)} {'is' if len(names) == 1 else 'are all'} empty: there is "
-                "nothing to differentiate"
-            )
+        self.x0 = np.concatenate(values)  # may be empty: the check then passes with a note
         for name, tensor in zip(names, originals, strict=True):
             if tensor.is_complex():
                 self.notes.append(
