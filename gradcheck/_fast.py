@@ -113,9 +113,15 @@ def _project(weight: np.ndarray, part: np.ndarray) -> np.ndarray:
 
 
 def _analytic(
-    fn: Differentiable, v: np.ndarray, u: np.ndarray, routes: tuple[Route, ...], notes: list[str]
+    ctx: Context,
+    v: np.ndarray,
+    u: np.ndarray,
+    routes: tuple[Route, ...],
+    notes: list[str],
+    failed: list[CheckResult],
 ) -> tuple[dict[Route, np.ndarray], np.ndarray | None]:
     """Projections of the analytic derivative by each route, and the reverse rows Jᵀu."""
+    fn = ctx.fn
     analytic: dict[Route, np.ndarray] = {}
     reverse_rows = None
     if "reverse" in routes:
@@ -125,11 +131,13 @@ def _analytic(
                 analytic["reverse"] = (reverse_rows * v).sum(axis=1)[:, None]
         except Unsupported as why:
             notes.append(f"reverse mode not checked: {why}")
+            failed += [r for r in [ctx.missing("reverse", why)] if r]
     if "forward" in routes:
         try:
             analytic["forward"] = fn.jvps(fn.x0, v)  # (k, m)
         except Unsupported as why:
             notes.append(f"forward mode not checked: {why}")
+            failed += [r for r in [ctx.missing("forward", why)] if r]
     return analytic, reverse_rows
 
 
@@ -145,9 +153,10 @@ def fast(
     routes = ctx.routes if routes is None else routes
     v, names = probes(fn, ctx.rng)
     u = ctx.rng.standard_normal((len(v), fn.m))
-    analytic, reverse_rows = _analytic(fn, v, u, routes, notes)
+    results: list[CheckResult] = []
+    analytic, reverse_rows = _analytic(ctx, v, u, routes, notes, results)
     if not analytic:
-        return [], notes
+        return results, notes
 
     spread = np.zeros((len(v), fn.m))
     slope = np.abs(next(iter(analytic.values()))).max(axis=1)
@@ -162,7 +171,6 @@ def fast(
     est = ctx.differences(v, level, least)
     spent = est.evaluations
     every = np.arange(len(v))
-    results = []
     resolution: np.ndarray | None = None
     for route, a in analytic.items():
         entries = _Projections(route, v, u, names, fn.outputs, a.shape[1])

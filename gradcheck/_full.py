@@ -46,16 +46,16 @@ def forward_jacobian(fn: Differentiable) -> np.ndarray:
     return np.concatenate(blocks).T
 
 
-def _analytic(
-    fn: Differentiable, routes: tuple[Route, ...], notes: list[str]
-) -> dict[Route, np.ndarray]:
+def _analytic(ctx: Context, notes: list[str], failed: list[CheckResult]) -> dict[Route, np.ndarray]:
     """The analytic Jacobian by every route asked for that the function supports."""
+    fn, routes = ctx.fn, ctx.routes
     analytic: dict[Route, np.ndarray] = {}
     if "reverse" in routes:
         try:
             analytic["reverse"] = reverse_jacobian(fn)
         except Unsupported as why:
             notes.append(f"reverse mode not checked: {why}")
+            failed += [r for r in [ctx.missing("reverse", why)] if r]
     if "forward" not in routes:
         return analytic
     if fn.n > FORWARD_FULL_LIMIT:
@@ -68,6 +68,7 @@ def _analytic(
         analytic["forward"] = forward_jacobian(fn)
     except Unsupported as why:
         notes.append(f"forward mode not checked: {why}")
+        failed += [r for r in [ctx.missing("forward", why)] if r]
     return analytic
 
 
@@ -96,9 +97,10 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     """Check every Jacobian entry; the results and notes (routes not checked, and why)."""
     fn = ctx.fn
     notes: list[str] = []
-    analytic = _analytic(fn, ctx.routes, notes)
+    results: list[CheckResult] = []
+    analytic = _analytic(ctx, notes, results)
     if not analytic:
-        return [], notes
+        return results, notes
 
     magnitude = np.max([np.nan_to_num(np.abs(a), posinf=0.0) for a in analytic.values()], axis=0)
     level = noise_level(ctx, (magnitude * np.abs(fn.x0)[None, :]).T)  # (n, m)
@@ -108,7 +110,6 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     est = ctx.differences(Coordinates(every, fn.n), level, least)
     spent = est.evaluations
     where = entry_name(fn.inputs, fn.outputs, fn.n)
-    results: list[CheckResult] = []
     unresolved = np.zeros((fn.m, fn.n), dtype=bool)
     resolution = np.zeros((fn.m, fn.n))
     for route, a in analytic.items():

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._compare import Comparison, Numbers, compare, summarise
 from ._diagnosis import likely_cause
-from ._differentiable import Differentiable, Leaf, locate
+from ._differentiable import Differentiable, Leaf, Unsupported, locate
 from ._fd import (
     DEFAULT,
     Coordinates,
@@ -69,6 +69,17 @@ class Context:
     kinds: tuple[str, ...] = ("vjp", "jvp", "adjoint")  # the checks to report
     precision: float = 0.0  # the effective unit round-off the measured noise shows, if coarser
     step: float | None = None  # a fixed step the user asked for instead of the adaptive ladder
+    explicit: bool = False  # the kinds were named by the user (checks=): each must run
+
+    def missing(self, route: Route, why: Unsupported) -> CheckResult | None:
+        """A route the user asked for by name that the function cannot give: a failure
+        (torch's check_forward_ad=True fails the same way); otherwise None (a note suffices)."""
+        if not (self.explicit and self.reports(route)):
+            return None
+        kind: Kind = "vjp" if route == "reverse" else "jvp"
+        mode = "reverse" if route == "reverse" else "forward"
+        message = f"{mode} mode was asked for (checks={self.kinds!r}) but is not available: {why}"
+        return CheckResult(kind, "fail", message, order=self.order, cause=message)
 
     def differences(
         self, directions: Directions, level: np.ndarray, least: np.ndarray

@@ -40,6 +40,7 @@ class Options:
     nondet_tol: float = 0.0
     step: float | None = None
     max_evaluations: int | None = None
+    explicit: bool = False  # checks= was given: a kind it names must run, or it fails
 
 
 def _non_negative(name: str, value: object) -> float:
@@ -98,6 +99,7 @@ def validate(
         atol=_non_negative("atol", atol),
         seed=int(seed),
         checks=_kinds(checks),
+        explicit=checks is not None,
         nondet_tol=_non_negative("nondet_tol", nondet_tol),
         step=_positive_step(step),
         max_evaluations=_budget(max_evaluations),

@@ -103,6 +103,7 @@ def check_orders(
             kinds=options.checks,
             precision=precision,
             step=options.step,
+            explicit=options.explicit,
         )
         try:
             results, notes = full(context) if options.mode == "full" else fast(context)

@@ -120,3 +120,14 @@ def test_a_long_full_check_is_announced_with_a_hint(caplog):
     assert options.mode == "full"
     assert "mode='fast'" in caplog.text
     assert "300 coordinates" in caplog.text
+
+
+def test_a_mode_asked_for_by_name_that_is_missing_fails():
+    """checks=("jvp",) on a function without forward mode: a fail, as torch's
+    check_forward_ad=True fails; by default the same is only a note."""
+    default = gc.check(f, X, jacobian=jac)
+    assert default.verdict == "pass"
+    assert any("forward mode not checked" in note for note in default.notes)
+    named = gc.check(f, X, jacobian=jac, checks=("vjp", "jvp"))
+    assert named.verdict == "fail"
+    assert "forward mode was asked for" in str(named)
