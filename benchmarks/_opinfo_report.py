@@ -126,13 +126,17 @@ def disagreement_lists(rows: list[dict[str, Any]]) -> list[str]:
         f"### (b) Refusals: torch passes, gradcheck raises UsageError ({len(refusals)})",
         "",
     ]
-    reasons: dict[str, list[str]] = defaultdict(list)
+    reasons: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in refusals:
-        for m in _modes(r, ("refused",)):
-            reasons[_refusal_reason(r[m]["detail"])].append(f"{_key(r)} ({m})")
-    out += ["| reason | samples |", "|---|---|"]
-    for reason, keys in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
-        out.append(f"| {reason} ({len(keys)}) | {_cell(', '.join(keys), 4000)} |")
+        modes = _modes(r, ("refused",))
+        mark = "" if len(modes) == 2 else f" ({modes[0]} only)"
+        reason = _refusal_reason(r[modes[0]]["detail"])
+        reasons[reason][r["op"]].append(f"{r['index']}{mark}")
+    out += ["| reason | samples | ops: sample indices |", "|---|---:|---|"]
+    for reason, ops in sorted(reasons.items(), key=lambda kv: -sum(map(len, kv[1].values()))):
+        listed = "; ".join(f"{op} {', '.join(keys)}" for op, keys in sorted(ops.items()))
+        count = sum(map(len, ops.values()))
+        out.append(f"| {reason} | {count} | {_cell(listed, 6000)} |")
     out += ["", f"### (c) Real PyTorch defects, verified by hand ({len(defects)} samples)", ""]
     for op in sorted({r["op"] for r in defects} | set(DEFECTS)):
         hits = [r for r in defects if r["op"] == op]
@@ -159,13 +163,13 @@ def disagreement_lists(rows: list[dict[str, Any]]) -> list[str]:
         "inconclusive / nondifferentiable / nondeterministic / nonfinite where torch's slow"
         " check passes, with a judgement where the evidence has been read.",
         "",
-        "| sample | n | evidence | judgement |",
-        "|---|---:|---|---|",
+        *grouped(uncertain, UNCERTAIN, causes=False),
+        "",
+        "Judgements:",
+        "",
     ]
-    for r in uncertain:
-        for m in _modes(r, UNCERTAIN):
-            judged = JUDGEMENTS.get(r["op"], "not judged yet")
-            out.append(f"| {_key(r)} | {r.get('n')} | {_evidence(r, m)} | {_cell(judged, 400)} |")
+    for op in sorted({r["op"] for r in uncertain}):
+        out.append(f"- **{op}**: {JUDGEMENTS.get(op, 'not judged yet')}")
     return out
 
 
@@ -175,7 +179,9 @@ def _defect_applies(r: dict[str, Any], modes: list[str]) -> bool:
     return kinds is None or any(r[m]["detail"].split(":")[0] in kinds for m in modes)
 
 
-def grouped(rows: list[dict[str, Any]], verdicts: tuple[str, ...]) -> list[str]:
+def grouped(
+    rows: list[dict[str, Any]], verdicts: tuple[str, ...], causes: bool = True
+) -> list[str]:
     """One table row per op (its flagged samples per mode, n range, first evidence), then
     every flagged sample's evidence in a collapsed list."""
     by_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -199,7 +205,8 @@ def grouped(rows: list[dict[str, Any]], verdicts: tuple[str, ...]) -> list[str]:
         sizes = sorted(r.get("n") or 0 for r in hits)
         out.append(
             f"| {op} | {', '.join(flagged['full']) or '-'} | {', '.join(flagged['fast']) or '-'} |"
-            f" {sizes[0]}–{sizes[-1]} | {_cause(op, hits, verdicts)} | {evidence} |"
+            f" {sizes[0]}–{sizes[-1]} | {_cause(op, hits, verdicts) if causes else '-'} |"
+            f" {evidence} |"
         )
         every += [f"- {_key(r)} {_evidence(r, m)}" for r in hits for m in _modes(r, verdicts)]
     if every:
