@@ -22,8 +22,6 @@ DEFECTS: dict[str, str] = {
     " diagonal entry whose exact value is 1 comes out 0.9999968 (torch's rtol 1e-3 passes it).",
     "cholesky_inverse": "the forward-mode derivative (JVP) is off by ~1e-5 relative (reverse"
     " mode is exact): torch's rtol of 1e-3 hides it.",
-    "polygamma.polygamma_n_1": "torch's float64 polygamma(2, x) (the derivative of trigamma)"
-    " or trigamma itself is accurate to only ~1e-10 relative (mpmath reference).",
     "digamma": "digamma's derivative, torch's float64 trigamma, is accurate to only ~1e-10"
     " relative (e.g. 4e-11 at x = -0.605 against mpmath.psi(1, x)).",
 }
@@ -298,7 +296,7 @@ def _trigamma(op_name: str, index: int, detail: str) -> str:
     import torch
 
     x = _built(op_name, index).args[0].detach().reshape(-1)
-    order = 2 if op_name == "polygamma.polygamma_n_1" else 1
+    order = 1  # digamma's derivative
     mpmath.mp.dps = 40
     torch_values = torch.polygamma(order, x)
     errors = [
@@ -317,7 +315,6 @@ VERIFIERS: dict[str, Callable[[str, int, str], str]] = {
     "nn.functional.hardsigmoid": _hardsigmoid,
     "logcumsumexp": _logcumsumexp,
     "cholesky_inverse": _cholesky_inverse,
-    "polygamma.polygamma_n_1": _trigamma,
     "digamma": _trigamma,
 }
 
