@@ -301,17 +301,35 @@ def _cause(
             cotangent_scale=COTANGENT_SCALE if route == "reverse" else 1.0,
         )
     if ctx.surrogate and ctx.plain is not None:
-        which = layout.contested(result)
-        own = directional(ctx.plain, ctx.f0, layout.directions(which), layout.noise_level[which])
-        agrees = compare(
-            analytic[layout.index(which)],
-            layout.numbers(own, which),
-            eps_a=ctx.eps_a,
-            tolerance=ctx.tolerance,
-        )
-        if agrees.verdict == "pass":
-            cause = _NOT_IN_EFFECT
+        contested = layout.contested(result)
+        if _plain_agrees(ctx, analytic, layout, contested).verdict == "pass":
+            # Bypassed, unless the override visibly acts on the other entries: then the
+            # failing ones are where the surrogate changes more than the override does.
+            others = np.setdiff1d(np.arange(len(layout.noise_level)), contested)
+            acting = others.size and _plain_agrees(ctx, analytic, layout, others).mismatch.any()
+            cause = _BEYOND_OVERRIDE if acting else _NOT_IN_EFFECT
     return cause
+
+
+_BEYOND_OVERRIDE = (
+    "the override is in effect where it applies, but the failing entries are ones where the "
+    "surrogate differs from fn beyond the override (e.g. parameters after a straight-through "
+    "estimator): check the override with wrt= the inputs it replaces"
+)
+
+
+def _plain_agrees(
+    ctx: Context, analytic: np.ndarray, layout: Layout, which: np.ndarray
+) -> Comparison:
+    """The analytic entries of directions `which` against differences of fn itself."""
+    assert ctx.plain is not None
+    own = directional(ctx.plain, ctx.f0, layout.directions(which), layout.noise_level[which])
+    return compare(
+        analytic[layout.index(which)],
+        layout.numbers(own, which),
+        eps_a=ctx.eps_a,
+        tolerance=ctx.tolerance,
+    )
 
 
 def adjoint(

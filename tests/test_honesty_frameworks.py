@@ -94,3 +94,23 @@ def test_a_closure_over_a_float32_keras_model_called_with_numpy_is_checked_by_it
     assert report.verdict == "pass", str(report)
     assert report.framework == "tensorflow"
     assert any("framework='tensorflow'" in note for note in report.notes)
+
+
+def test_a_straight_through_estimator_followed_by_parameters_is_not_called_bypassed():
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, dtype=torch.float64, generator=gen)
+    theta = torch.randn(4, dtype=torch.float64, generator=gen)
+
+    def ste(t):
+        return t + (torch.sign(t) - t).detach()
+
+    def surrogate(x, th):
+        return (th * x).sum()
+
+    in_effect = gc.check(lambda x, th: (th * ste(x)).sum(), x, theta, surrogate=surrogate)
+    assert in_effect.verdict == "fail"  # the parameters' entries: the surrogate changes them
+    assert "in effect where it applies" in in_effect.checks[0].cause
+    assert gc.check(lambda x, th: (th * ste(x)).sum(), x, theta, surrogate=surrogate, wrt=0).passed
+    bypassed = gc.check(lambda x, th: (th * torch.sign(x)).sum(), x, theta, surrogate=surrogate)
+    assert "NOT in effect" in bypassed.checks[0].cause
