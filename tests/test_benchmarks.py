@@ -101,3 +101,13 @@ def test_plots(tmp_path: Path) -> None:
     run("plots.py", "--out", tmp_path)
     for name in ("speed.svg", "engine.svg"):
         assert (tmp_path / name).read_text().lstrip().startswith("<?xml")
+
+
+def test_keras_layers(tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    out = tmp_path / "keras.md"
+    run("keras_layers.py", "--tiny", "--out", out)
+    text = out.read_text()
+    assert "# Keras 3 layers" in text
+    assert "| Dense(linear) | float64 | inputs | pass |" in text
+    assert "| split CNN closure (models=) | float32 | inputs | pass |" in text
