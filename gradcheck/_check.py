@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -216,10 +217,16 @@ def _run(
                 "passes such cases too)",
             ),
         )
-    f0, stop = preflight(target, options.nondet_tol)
+    f0, stop, jitter = preflight(target, options.nondet_tol)
     if stop is not None:
         return report([stop])
     options, planned = plan(options, target)
+    if jitter > options.nondet_tol:
+        planned += (
+            f"repeated evaluations at the point differ by up to {jitter:.2g} (round-off that "
+            "changes from call to call, e.g. threaded BLAS): folded into the noise budget",
+        )
+        options = replace(options, nondet_tol=jitter)
     s0 = source.value(source.x0) if surrogate else f0
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, options.atol, options.rtol)
     done = check_orders(target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate)
