@@ -563,6 +563,17 @@ def exact_directions(
     return snapped
 
 
+RESTART_SCALE = 1e-3
+"""Entries below this fraction of their direction's largest estimate do not restart a ladder."""
+
+
+def _largest(value: np.ndarray) -> np.ndarray:
+    """The largest finite |estimate| per direction (0 where none is finite)."""
+    finite = np.where(np.isfinite(value), np.abs(value), 0.0)
+    largest: np.ndarray = finite.max(axis=1, initial=0.0)
+    return largest
+
+
 def estimate(
     evaluate: BatchFn,
     x: np.ndarray,
@@ -608,7 +619,11 @@ def estimate(
     )
     retries: list[tuple[np.ndarray, np.ndarray, FiniteDifference]] = []
     # Round-off limited and an order of magnitude short of the target: worth a second ladder.
-    limited = (result.noise > 0) & (result.error > 10 * policy.rtol * np.abs(result.value))
+    # The target is relative to the entry, or to its direction's largest entry where that is
+    # far larger: an exact zero beside a diagonal of ones (every elementwise op) is resolved
+    # by its first ladder, and restarting each such direction doubled a full check's cost.
+    relevant = np.maximum(np.abs(result.value), RESTART_SCALE * _largest(result.value)[:, None])
+    limited = (result.noise > 0) & (result.error > 10 * policy.rtol * relevant)
     noisy = np.flatnonzero(limited.any(axis=1))
     if noisy.size:
         retries.append((noisy, plain[noisy] * policy.noisy_restart, method))
