@@ -2,9 +2,10 @@
 
 What does not depend on the backend lives here once: the float64 clone (every layer rebuilt
 from its config with the float64 dtype policy, a `Lambda` keeping the user's very function
-object, built by one call, then given the user's weights), the model's inputs as one flat list
-(`ModelInputs`) and `wrt` for layers. The adapter of the backend Keras runs on (TensorFlow:
-`tensorflow/_keras.py`, JAX: `jax/_keras.py`) evaluates the clone with `stateless_call`.
+object, nested models on float64 inputs, built by one call, then given the user's weights),
+the model's inputs as one flat list (`ModelInputs`) and `wrt` for layers. The adapter of the
+backend Keras runs on (TensorFlow: `tensorflow/_keras.py`, JAX: `jax/_keras.py`, torch:
+`torch/_keras.py`) evaluates the clone with `stateless_call`.
 
 The global dtype policy, floatx and the Python/NumPy RNG states (Keras initialisers draw seeds
 from Python's `random`) are switched only while cloning and restored even on errors; the user's
@@ -31,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._errors import UsageError
-from ._common import Wrt, select_positions
+from ._common import Wrt, first_line, select_positions
 
 FLOAT_POLICIES = ("float16", "bfloat16", "float32", "float64", "mixed_float16", "mixed_bfloat16")
 
@@ -64,6 +65,8 @@ def _float64_config(config: Any) -> Any:
 
 def _clone_layer(layer: Any) -> Any:
     keras = _keras()
+    if _is_graph_model(layer):
+        return _clone_graph(layer)
     if isinstance(layer, keras.layers.Lambda):
         return keras.layers.Lambda(
             layer.function,
@@ -82,6 +85,22 @@ def _is_graph_model(model: Any) -> bool:
     return isinstance(model, (_keras().Sequential, Functional))
 
 
+def _clone_graph(model: Any) -> Any:
+    """A Sequential or functional model cloned layer by layer, nested models too, on new
+    float64 inputs: its Input layers would keep their own dtype and cast to it."""
+    keras = _keras()
+    structure = model.inputs[0] if isinstance(model, keras.Sequential) else model.input
+    fresh = keras.tree.map_structure(
+        lambda t: keras.Input(
+            batch_shape=t.shape,
+            name=t.name,
+            dtype="float64" if "float" in str(t.dtype) else t.dtype,
+        ),
+        structure,
+    )
+    return keras.models.clone_model(model, clone_function=_clone_layer, input_tensors=fresh)
+
+
 def float64_clone(model: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     """A float64 copy of model with its weights, built by one call on `args`.
 
@@ -93,22 +112,7 @@ def float64_clone(model: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> An
     try:
         keras.config.set_floatx("float64")
         keras.config.set_dtype_policy("float64")
-        if _is_graph_model(model):
-            # The Input layers keep their own dtype unless new float64 inputs are given.
-            structure = model.inputs[0] if isinstance(model, keras.Sequential) else model.input
-            fresh = keras.tree.map_structure(
-                lambda t: keras.Input(
-                    batch_shape=t.shape,
-                    name=t.name,
-                    dtype="float64" if "float" in str(t.dtype) else t.dtype,
-                ),
-                structure,
-            )
-            clone = keras.models.clone_model(
-                model, clone_function=_clone_layer, recursive=True, input_tensors=fresh
-            )
-        else:
-            clone = _clone_layer(model)
+        clone = _clone_layer(model)
         clone(*args, **kwargs)  # builds the weights
     finally:
         keras.config.set_dtype_policy(policy)
@@ -183,6 +187,60 @@ def parse_wrt(
     return select_positions(wrt, floats, kinds), False
 
 
+def clone_notes(layer: Any, clone: Any, wrt: Wrt) -> list[str]:
+    """What a report of `layer` checked through its float64 `clone` says on every backend:
+    the default `wrt`, fresh weights of a layer that was never built, and weights a layer
+    keeps below float64 (so the numbers are only as precise as those)."""
+    notes = []
+    if wrt is None:
+        notes.append(
+            "wrt defaults to 'all' for a Keras layer: its float inputs and trainable "
+            "weights are checked"
+        )
+    if not layer.built:
+        notes.append(
+            f"{type(layer).__name__} was not built: its weights are a fresh "
+            "initialisation of the float64 copy"
+        )
+    low = sorted({str(v.dtype) for v in clone.weights} - {"float64"})
+    if low:
+        notes.append(
+            f"the float64 copy still holds {', '.join(low)} weights (a layer fixes "
+            "its dtype): the numbers are only as precise as those"
+        )
+    return notes
+
+
+def nothing_to_check(layer: Any) -> UsageError:
+    """The error for a layer checked w.r.t. nothing: no float input chosen, no weights."""
+    return UsageError(
+        f"{type(layer).__name__} has nothing to differentiate here: no floating-point "
+        "inputs are checked and it has no trainable weights"
+    )
+
+
+def uncloned_note(layer: Any, error: BaseException) -> str:
+    """The note of a layer checked in its own dtype because its float64 clone failed."""
+    return (
+        f"{type(layer).__name__} could not be copied to float64 ({first_line(error, 3)}): it is "
+        "checked in its own dtype, through stateless_call (the model is not modified)"
+    )
+
+
+def autocast(layer: Any, tensor: Any) -> Any:
+    """A float input in the dtype `layer` casts its inputs to when called.
+
+    `stateless_call` skips Keras' input autocasting, so a float32 layer given float64 input
+    would otherwise clash (a float32 kernel in a float64 conv).
+    """
+    keras = _keras()
+    target = getattr(layer, "input_dtype", None)
+    floating = "float" in str(getattr(tensor, "dtype", ""))
+    if not floating or not getattr(layer, "autocast", True) or not target:
+        return tensor
+    return keras.ops.cast(tensor, target)
+
+
 def is_keras_layer(obj: object, backend: str) -> bool:
     """Whether obj is a Keras 3 layer or model while Keras runs on `backend`."""
     keras = sys.modules.get("keras")
@@ -198,10 +256,16 @@ def seed_paths(model: Any) -> list[tuple[int, str]]:
     ]
 
 
-def random_note(layer: Any, paths: Sequence[str]) -> str:
-    """What a check of a model that draws random numbers checked (see `advanced_seeds`)."""
+def random_note(layer: Any, sources: Sequence[str]) -> str:
+    """What a check of a model that draws random numbers checked.
+
+    Args:
+        layer: the user's layer or model.
+        sources: what it draws from: seed-state paths (see `advanced_seeds`), or a backend's
+            global generator.
+    """
     return (
-        f"{type(layer).__name__} draws random numbers (its seed state {', '.join(paths)} "
+        f"{type(layer).__name__} draws random numbers (from {', '.join(sources)}, which "
         "advances at every call): the check holds that state fixed, so every evaluation sees "
         "the same draw (e.g. one fixed dropout mask) and the derivative of that one draw is "
         "what was checked; the dtype audit is skipped, since the user's dtype draws a "

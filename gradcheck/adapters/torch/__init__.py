@@ -1,4 +1,5 @@
-"""PyTorch: functions of tensors and `torch.nn.Module`s, checked on float64 copies.
+"""PyTorch: functions of tensors and `torch.nn.Module`s, checked on float64 copies; Keras 3
+layers and models when Keras runs on the torch backend (`_keras`).
 
 `bind` decides *what* is checked and builds a `call(pieces)` that runs the user's code with the
 checked tensors replaced by `pieces` (here for functions, in `_module` for modules);
@@ -39,6 +40,7 @@ import numpy as np
 
 from ..._differentiable import Differentiable
 from .._common import Adapter, Wrt, dtype_name, own_dtype_note, retry_in_own_dtype, select_positions
+from .._keras import is_keras_layer
 from ._binding import (
     TorchBinding,
     describe_tensor,
@@ -53,6 +55,7 @@ from ._binding import (
 )
 from ._closure import captures_low_precision, uncompiled
 from ._flat import TorchFlat
+from ._keras import bind_keras
 from ._module import bind_module
 
 if TYPE_CHECKING:
@@ -78,6 +81,8 @@ class TorchAdapter(Adapter):
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
         fn, notes = uncompiled(fn)
+        if is_keras_layer(fn, "torch"):  # a torch.nn.Module, but Keras variables: see _keras
+            return bind_keras(fn, inputs, dict(kwargs or {}), wrt)
         module = isinstance(fn, self._torch.nn.Module)
         args = [
             self._torch.from_numpy(np.array(a)) if _converted(a, i, len(inputs), wrt, module) else a
