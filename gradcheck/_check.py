@@ -220,7 +220,7 @@ def _run(
     f0, stop, jitter = preflight(target, options.nondet_tol)
     if stop is not None:
         return report([stop])
-    options, planned = plan(options, target)
+    options, planned, long = plan(options, target)
     if jitter > options.nondet_tol:
         planned += (
             f"repeated evaluations at the point differ by up to {jitter:.2g} (round-off that "
@@ -229,7 +229,9 @@ def _run(
         options = replace(options, nondet_tol=jitter)
     s0 = source.value(source.x0) if surrogate else f0
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, options.atol, options.rtol)
-    done = check_orders(target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate)
+    done = check_orders(
+        target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate, long=long
+    )
     if not done.checks:
         raise UsageError(
             f"there is no analytic derivative to check ({target.framework}): pass grad=, "

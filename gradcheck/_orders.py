@@ -19,6 +19,7 @@ from ._full import full
 from ._guard import Guarded
 from ._judge import Context, Route
 from ._options import Options
+from ._progress import Advance, Counted, progress
 from ._results import CheckResult, Tolerance, worst_verdict
 
 
@@ -44,13 +45,30 @@ def check_orders(
     tolerance: Tolerance,
     rng: np.random.Generator,
     surrogate: bool,
+    long: int | None = None,
 ) -> Orders:
     """Check orders 1 … options.order of target against differences of source.
 
     `values` are (target, source) at the point; `surrogate` says that source is a declared
     surrogate (then order 1 is a "surrogate" check and target itself tells whether the
-    override is in effect).
+    override is in effect); `long`, the evaluations a long check expects (a progress bar on
+    a terminal).
     """
+    with progress(long, f"gradcheck: {target.n} coordinates") as advance:
+        return _climb(target, source, values, options, tolerance, rng, surrogate, advance)
+
+
+def _climb(
+    target: Differentiable,
+    source: Differentiable,
+    values: tuple[np.ndarray, np.ndarray],
+    options: Options,
+    tolerance: Tolerance,
+    rng: np.random.Generator,
+    surrogate: bool,
+    advance: Advance | None,
+) -> Orders:
+    """`check_orders`, with every numeric evaluation counted by `advance` (if any)."""
     done = Orders([], [], target)
     numeric_source, (c0, cs0) = source, values
     for k in range(1, options.order + 1):
@@ -78,7 +96,7 @@ def check_orders(
                 message = f"the order-{k - 1} analytic derivative is NaN or inf at this point"
                 done.checks.append(CheckResult("hvp", "nonfinite", message, order=k))
                 break
-        guarded = Guarded(numeric_source)
+        guarded = Guarded(numeric_source if advance is None else Counted(numeric_source, advance))
         plain = Guarded(target) if surrogate and k == 1 else None
         sigma = np.maximum(measure_noise(guarded, rng), options.nondet_tol)
         precision = _precision(sigma, cs0)

@@ -3,7 +3,8 @@
 Full mode spends about EVALUATIONS_PER_COORDINATE evaluations per input coordinate and order;
 a user who set `max_evaluations` gets fast mode (cost independent of the size) instead of a
 check past the budget, and a check that will plainly take long says so up front with a hint,
-rather than running silently for minutes (n = 1e5 ran past 120 s unannounced).
+rather than running silently for minutes (n = 1e5 ran past 120 s unannounced), and shows its
+progress on a terminal (`_progress`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,7 +27,22 @@ TIMED_FROM = 256  # coordinates below which a check is quick whatever f costs
 logger = logging.getLogger("gradcheck")
 
 
-def plan(options: Options, target: Differentiable) -> tuple[Options, tuple[str, ...]]:
+class Plan(NamedTuple):
+    """What `plan` decided.
+
+    Attributes:
+        options: the options to run with (full mode may have become fast).
+        notes: why, for the report.
+        long: the evaluations a full check is expected to need, when it will take long
+            enough to be worth a progress bar (`_progress`); else None.
+    """
+
+    options: Options
+    notes: tuple[str, ...]
+    long: int | None = None
+
+
+def plan(options: Options, target: Differentiable) -> Plan:
     """The options to run with (full mode may become fast), and notes saying why."""
     notes: list[str] = []
     if options.step is not None:
@@ -34,7 +51,7 @@ def plan(options: Options, target: Differentiable) -> tuple[Options, tuple[str, 
             "step/2); the adaptive step and the thorough second look were bypassed"
         )
     if options.mode != "full":
-        return options, tuple(notes)
+        return Plan(options, tuple(notes))
     needed = EVALUATIONS_PER_COORDINATE * target.n * options.order
     if options.max_evaluations is not None and needed > options.max_evaluations:
         notes.append(
@@ -42,14 +59,14 @@ def plan(options: Options, target: Differentiable) -> tuple[Options, tuple[str, 
             f"({EVALUATIONS_PER_COORDINATE} per coordinate), over max_evaluations="
             f"{options.max_evaluations}"
         )
-        return replace(options, mode="fast"), tuple(notes)
-    if target.n >= TIMED_FROM:
-        _announce_if_long(target, needed)
-    return options, tuple(notes)
+        return Plan(replace(options, mode="fast"), tuple(notes))
+    long = target.n >= TIMED_FROM and _announce_if_long(target, needed)
+    return Plan(options, tuple(notes), needed if long else None)
 
 
-def _announce_if_long(target: Differentiable, needed: int) -> None:
-    """Log an estimate and a hint when a full check will take more than LONG_SECONDS."""
+def _announce_if_long(target: Differentiable, needed: int) -> bool:
+    """Log an estimate and a hint when a full check will take more than LONG_SECONDS; whether
+    it will."""
     start = time.perf_counter()
     target.values(np.repeat(target.x0[None, :], TIMED_POINTS, axis=0))
     seconds = (time.perf_counter() - start) / TIMED_POINTS * needed
@@ -62,3 +79,4 @@ def _announce_if_long(target: Differentiable, needed: int) -> None:
             needed,
             seconds,
         )
+    return seconds > LONG_SECONDS

@@ -115,9 +115,10 @@ def test_a_long_full_check_is_announced_with_a_hint(caplog):
 
     target = NumpyAdapter().bind(slow, [np.ones(300)], {}, None)
     with caplog.at_level("WARNING", logger="gradcheck"):
-        options, notes = plan(Options(), target)
+        options, notes, long = plan(Options(), target)
     assert notes == ()
     assert options.mode == "full"
+    assert long is not None and long >= 300  # the evaluations a progress bar counts
     assert "mode='fast'" in caplog.text
     assert "300 coordinates" in caplog.text
 
