@@ -216,7 +216,7 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
         "ratio any such check could reach here. Where the floor ratio is above a target, the "
         "target cannot be met by batching alone: gc.check needs three ladder rows (6 points "
         "per coordinate) for an error estimate it can vouch for (Note: Step choice in "
-        "gradcheck/_richardson.py).",
+        "gradcheck/_fd/ladder.py).",
         "",
         "torch fast+fwd: torch's fast mode with check_forward_ad=True, which checks what "
         "gc.check's fast mode checks (reverse mode, forward mode, their consistency); gc.check "
