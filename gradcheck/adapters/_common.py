@@ -175,6 +175,21 @@ def reject_complex(name: str, obj: object, describe: Callable[[Any], str] = desc
         raise complex_input(name, obj, describe)
 
 
+def float_positions(
+    inputs: Sequence[Any],
+    wrt: Wrt,
+    is_array: Callable[[object], bool],
+    describe: Callable[[Any], str] = describe,
+) -> tuple[int, ...]:
+    """`select_positions` for positional arrays of a framework without complex derivatives:
+    complex ones refused (see `is_float` for `is_array`, `describe` for messages)."""
+    for i, arg in enumerate(inputs):
+        reject_complex(f"input[{i}]", arg, describe)
+    return select_positions(
+        wrt, [is_float(a, is_array) for a in inputs], [describe(a) for a in inputs]
+    )
+
+
 def positions_to_check(
     inputs: Sequence[Any],
     wrt: Wrt,
@@ -182,7 +197,8 @@ def positions_to_check(
     describe: Callable[[Any], str] = describe,
     as_array: Callable[[Any], np.ndarray] = np.asarray,
 ) -> tuple[int, ...]:
-    """`select_positions` for positional arrays: complex ones refused, chosen ones validated.
+    """`float_positions`, the chosen arrays refused unless finite (adapters that hold
+    entries that are not finite use `_partial.Placement` instead).
 
     Args:
         inputs: fn's positional inputs.
@@ -191,11 +207,7 @@ def positions_to_check(
         describe: how messages name an input.
         as_array: an input as a NumPy array, for `validate_point`.
     """
-    for i, arg in enumerate(inputs):
-        reject_complex(f"input[{i}]", arg, describe)
-    positions = select_positions(
-        wrt, [is_float(a, is_array) for a in inputs], [describe(a) for a in inputs]
-    )
+    positions = float_positions(inputs, wrt, is_array, describe)
     for i in positions:
         validate_point(f"input[{i}]", np.asarray(as_array(inputs[i]), dtype=np.float64))
     return positions

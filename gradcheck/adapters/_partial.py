@@ -149,9 +149,9 @@ class Placement:
                 self.notes.append(f"{name} is empty (shape {array.shape})")
             elif not finite.any():
                 raise UsageError(
-                    f"{name} has no finite entry ({_listing(array, finite)}): nothing in it "
-                    "can be checked; leave it out with wrt= (its entries would be held "
-                    "constant)"
+                    f"{name} has no finite entry ({_listing(array, finite)}): derivatives "
+                    "can only be checked at finite points, and entries that are not are held "
+                    "constant, so nothing in it can be checked; leave it out with wrt="
                 )
             elif not finite.all():
                 self.notes.append(_held_note(name, array, finite))
@@ -163,7 +163,7 @@ class Placement:
                 triples.append((part_name, shape, dtype))
                 masks.append(finite)
                 held.append(flat[~finite])
-                values.append(flat[finite])
+                values.append(np.asarray(flat[finite], dtype=np.float64))
         leaves = [
             _partial(leaf, shape, mask, rest)
             for leaf, shape, mask, rest in zip(

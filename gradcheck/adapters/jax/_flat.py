@@ -37,6 +37,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -193,8 +194,9 @@ class JaxFlat(Differentiable):
         jax, jnp = self._jax, self._jax.numpy
         with jax.enable_x64(True):
             cotangent = jnp.asarray(u, dtype=jnp.float64)
+        # replace: a leaf of finite entries keeps naming them where they sit
         outputs = tuple(
-            Leaf(f"grad {leaf.name}", leaf.shape, "float64", leaf.offset) for leaf in self.inputs
+            replace(leaf, name=f"grad {leaf.name}", dtype="float64") for leaf in self.inputs
         )
         return JaxFlat(
             self._programs.gradient(),

@@ -1,6 +1,7 @@
 """Where each leaf of the user's arguments comes from in the flat function f(env, x).
 
-A checked leaf is a slice of x (two, re and im, for a complex one); a float leaf that is not
+A checked leaf is a slice of x (two, re and im, for a complex one; its finite entries only
+where others are held, see `_partial`); a float leaf that is not
 checked is an entry of `env`, a jit argument; every other leaf (integer arrays, Python
 scalars, strings) is a constant of the program. The `Layout` is all `_pytree.JaxFunction`
 needs to rebuild the arguments, and its `key` is the static half of the program cache of
@@ -10,6 +11,7 @@ the same function object can share compiled programs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,17 +19,30 @@ from typing import Any
 import numpy as np
 
 from ..._differentiable import Leaf
-from .._common import part
+from .._partial import Ops, assemble
 
 X, ENV, CONST = "x", "env", "const"
 Source = tuple[str, Any]  # (X, slot index) | (ENV, env index) | (CONST, the value)
 
 
-def join(x: Any, slot: Sequence[Leaf]) -> Any:
-    """One checked leaf from the flat x (NumPy or JAX): its part, or re + i·im if complex."""
-    if len(slot) == 2:
-        return part(x, slot[0]) + 1j * part(x, slot[1])
-    return part(x, slot[0])
+def join(x: Any, slot: Sequence[Leaf], *, tangent: bool = False) -> Any:
+    """One checked leaf from the flat x (NumPy or JAX): its part, or re + i·im if complex;
+    entries that are not finite put back around the finite ones (zero for a tangent)."""
+    pieces = [x[leaf.offset : leaf.offset + leaf.size] for leaf in slot]
+    return assemble(slot, pieces, _ops(), tangent=tangent)
+
+
+@functools.cache
+def _ops() -> Ops:
+    import jax  # deferred: see the adapters/__init__.py docstring
+
+    jnp = jax.numpy
+    return Ops(
+        concat=lambda a, b: jnp.concatenate([a, jnp.asarray(b, dtype=a.dtype)]),
+        gather=lambda a, i: a[i],
+        reshape=jnp.reshape,
+        join=jax.lax.complex,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ equinox-style parameter trees). The floating-point leaves of the inputs `wrt` se
 checked entries, named by their key paths ("input[0]['w']"); integer and other leaves stay as
 they are. All float leaves (checked or not, kwargs included) are promoted to float64 copies and
 every call runs inside `jax.enable_x64(True)`, a scoped context: the global `jax_enable_x64`
-flag, and so the user's float32 program and its jit caches, are never touched.
+flag, and so the user's float32 program and its jit caches, are never touched. A checked leaf
+with entries that are not finite (a -inf attention mask) contributes its finite entries only;
+the others are held at their values, with a note (`_partial`).
 
 Note: complex numbers in JAX
     A complex leaf (input or output) is two real leaves of its shape, "<name>.real" and
@@ -23,7 +25,6 @@ Note: complex numbers in JAX
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -32,7 +33,8 @@ import numpy as np
 
 from ..._differentiable import leaves_of
 from ..._errors import UsageError
-from .._common import describe, part, validate_point
+from .._common import describe, part
+from .._partial import Placement
 from ._flat import JaxFlat, cached_programs, raise_if_one_mode_only
 from ._layout import (
     CONST,
@@ -119,32 +121,24 @@ class JaxFunction(JaxFlat):
             ]
             self._kwargs64 = tu.tree_map(lambda a: self._promote(a, kind_of(jax, a, False)), kwargs)
         user_leaves = [[leaf for _, leaf in pairs] for pairs, _ in flat]
-        named: list[tuple[str, Any, str]] = []
-        widths = []  # flat-vector leaves per checked leaf: 2 for a complex one
+        named: list[tuple[str, np.ndarray, str]] = []
         for p, j in self._checked:
             leaf = user_leaves[p][j]
-            name = f"input[{p}]{tu.keystr(self._paths[p][j])}"
             dtype = _dtype(leaf)
             if not isinstance(leaf, jax.Array):  # NumPy float64 is float32 to JAX without x64
                 dtype = jax.dtypes.canonicalize_dtype(dtype)
-            value = np.asarray(self._leaves64[p][j])
-            validate_point(name, value.real)
-            validate_point(name, value.imag)
-            leaf_parts = _parts(name, tuple(np.shape(leaf)), dtype)
-            named += leaf_parts
-            widths.append(len(leaf_parts))
-        inputs = leaves_of(named)
-        # where each checked leaf sits in x (self.inputs, set later): one leaf, or re and im
-        starts = np.cumsum([0, *widths])
-        self._slots = tuple(inputs[a:b] for a, b in itertools.pairwise(starts))
-        x0 = np.concatenate(
-            [
-                np.asarray(part_of(self._leaves64[p][j])).ravel()
-                for (p, j), slot in zip(self._checked, self._slots, strict=True)
-                for part_of in ((np.real, np.imag) if len(slot) == 2 else (np.asarray,))
-            ]
-        )
-        notes = self._input_notes(kinds, user_leaves, positions)
+            named.append(
+                (
+                    f"input[{p}]{tu.keystr(self._paths[p][j])}",
+                    np.asarray(self._leaves64[p][j]),
+                    _real_dtype(dtype) if np.issubdtype(dtype, np.complexfloating) else str(dtype),
+                )
+            )
+        # where each checked leaf sits in x: one leaf, or re and im; finite entries only
+        self._placement = Placement(named)
+        inputs, x0 = self._placement.leaves, self._placement.x0
+        self._slots = tuple(self._placement.groups)
+        notes = (*self._input_notes(kinds, user_leaves, positions), *self._placement.notes)
 
         self._layout, self._env = self._lay_out(kinds)
 
@@ -278,7 +272,7 @@ class JaxFunction(JaxFlat):
     def native_tangents(self, flat: np.ndarray) -> tuple[Any, ...]:
         """One tangent per checked input, shaped like it; non-float leaves get float0 zeros.
 
-        A complex leaf's tangent is dre + i·dim.
+        A complex leaf's tangent is dre + i·dim; held entries (not finite) get zero.
         """
         jax = self._jax
         with jax.enable_x64(True):
@@ -294,7 +288,7 @@ class JaxFunction(JaxFlat):
                 ]
                 for slot, (q, j) in zip(self._slots, self._checked, strict=True):
                     if q == p:
-                        leaves[j] = jax.numpy.asarray(join(flat, slot))
+                        leaves[j] = jax.numpy.asarray(join(flat, slot, tangent=True))
                 tangents.append(jax.tree_util.tree_unflatten(self._treedefs[p], leaves))
         return tuple(tangents)
 
@@ -319,20 +313,21 @@ class JaxFunction(JaxFlat):
         for p, tree in zip(self.positions, parts, strict=True):
             for path, value in tu.tree_flatten_with_path(tree)[0]:
                 found[(p, tu.keystr(path))] = value
-        flat = []
-        for slot, (p, j) in zip(self._slots, self._checked, strict=True):
+        arrays = []
+        for slot, shape, (p, j) in zip(
+            self._slots, self._placement.shapes, self._checked, strict=True
+        ):
             name = slot[0].name.removesuffix(".real") if len(slot) == 2 else slot[0].name
             value = found.get((p, tu.keystr(self._paths[p][j])))
             if value is None:
                 raise UsageError(f"the derivative has no entry for {name}")
             arr = np.asarray(value)
-            if arr.shape != slot[0].shape:
+            if arr.shape != shape:
                 raise UsageError(
-                    f"the derivative's entry for {name} has shape {arr.shape}, "
-                    f"expected {slot[0].shape}"
+                    f"the derivative's entry for {name} has shape {arr.shape}, expected {shape}"
                 )
-            flat += _real_view(arr, complex_leaf=len(slot) == 2)
-        return np.concatenate(flat)
+            arrays.append(arr)
+        return self._placement.flat(arrays, conjugate=True)
 
     def native_vjp(self, u: np.ndarray) -> np.ndarray | None:
         """J(x0)ᵀu in the user's own dtypes and x64 setting; None when those are float64."""
@@ -359,21 +354,4 @@ class JaxFunction(JaxFlat):
                 except Exception as exc:  # no reverse mode at all: no audit, no note
                     raise_if_one_mode_only(exc)
                     raise
-        return np.concatenate(
-            [
-                view
-                for g, slot in zip(grads, self._slots, strict=True)
-                for view in _real_view(np.asarray(g), complex_leaf=len(slot) == 2)
-            ]
-        )
-
-
-def _real_view(arr: np.ndarray, *, complex_leaf: bool) -> list[np.ndarray]:
-    """A derivative r of one input leaf as flat float64 parts: (Re r, -Im r) if complex.
-
-    See "Note: complex numbers in JAX": JAX's cotangent of z = x + i·y is the conjugate of
-    (dL/dx + i·dL/dy), so the imaginary part changes sign.
-    """
-    if complex_leaf:
-        return [arr.real.astype(np.float64).ravel(), -arr.imag.astype(np.float64).ravel()]
-    return [np.asarray(arr, dtype=np.float64).ravel()]
+        return self._placement.flat([np.asarray(g) for g in grads], conjugate=True)

@@ -8,7 +8,8 @@ Everything differentiable here is a `TensorflowFlat` (`_flat`): a TF-level funct
 Plain functions (eager or `tf.function`) are `_function.TensorflowFunction`; Keras layers and
 models are `_keras.KerasModel`.
 
-Inputs are promoted to float64 copies; a function that cannot run in float64 (it mixes its
+Inputs are promoted to float64 copies (entries that are not finite held constant, with a
+note: `_partial`); a function that cannot run in float64 (it mixes its
 input with float32 tensors it captured, or a `tf.function` pins float32 in its signature) is
 evaluated in the user's dtype instead (`_common.retry_in_own_dtype`), and the notes say so. No
 TF global state is touched.
@@ -25,12 +26,12 @@ from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from ..._differentiable import Differentiable
-from .._common import Adapter, Wrt, dtype_name, positions_to_check, retry_in_own_dtype
+from .._common import Adapter, Wrt, dtype_name, float_positions, retry_in_own_dtype
 from ._flat import TensorflowFlat
 from ._function import TensorflowFunction
 from ._keras import bind_keras
 from ._substitute import float64_models
-from ._tensors import describe_tf, is_keras, is_leaf, is_tf_array, tf_module, to_numpy
+from ._tensors import describe_tf, is_keras, is_leaf, is_tf_array, tf_module
 
 __all__ = ["TensorflowAdapter", "TensorflowFlat", "float64_models"]
 
@@ -53,7 +54,7 @@ class TensorflowAdapter(Adapter):
     ) -> Differentiable:
         if is_keras(fn, "Layer"):
             return bind_keras(fn, inputs, kwargs, wrt)
-        positions = positions_to_check(inputs, wrt, is_leaf, describe_tf, to_numpy)
+        positions = float_positions(inputs, wrt, is_leaf, describe_tf)
 
         def clash(error: Exception) -> bool:
             below_float64 = any(dtype_name(inputs[i]) != "float64" for i in positions)

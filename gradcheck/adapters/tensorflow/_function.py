@@ -2,7 +2,9 @@
 
 Checked inputs are promoted to float64 copies, and so are the floating inputs that are not
 checked (their dtypes must match). A function that cannot run in float64 is bound again in the
-user's dtype (`clash`, from `_common.retry_in_own_dtype`), and the notes say so.
+user's dtype (`clash`, from `_common.retry_in_own_dtype`), and the notes say so. Entries that
+are not finite (a -inf mask) are held constant (`_partial`): the tape watches the finite
+entries, and `_arguments` puts the held ones back around them with TF ops.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .._common import input_leaves, own_dtype_note
+from .._common import own_dtype_note
+from .._partial import Ops, Placement, place
 from ._flat import TensorflowFlat
 from ._substitute import substitution_note
 from ._tensors import describe_tf, is_float_input, is_leaf, tf_module, to_numpy
@@ -32,10 +35,23 @@ class TensorflowFunction(TensorflowFlat):
     ) -> None:
         tf = tf_module()
         self._fn, self._args, self._kwargs = fn, tuple(args), kwargs
-        inputs, x0 = input_leaves(args, positions, to_numpy)
+        arrays = [np.asarray(to_numpy(args[i])) for i in positions]
+        self._placement = Placement(
+            [
+                (f"input[{i}]", a.astype(np.float64), a.dtype.name)
+                for i, a in zip(positions, arrays, strict=True)
+            ]
+        )
+        inputs, x0 = self._placement.leaves, self._placement.x0
+        self._ops = Ops(
+            concat=lambda a, b: tf.concat([a, tf.constant(b, a.dtype)], 0),
+            gather=tf.gather,
+            reshape=tf.reshape,
+            join=tf.complex,
+        )
         native = self._native = clash is not None  # in the user's dtypes (see `clash`)
         dtypes = [tf.as_dtype(leaf.dtype) if native else tf.float64 for leaf in inputs]
-        notes = self._input_notes(positions)
+        notes = [*self._input_notes(positions), *self._placement.notes]
         if clash is not None:
             cause = (
                 "it clashes with float32 tensors it holds, or its tf.function signature pins "
@@ -78,8 +94,8 @@ class TensorflowFunction(TensorflowFlat):
 
     def _arguments(self, xs: Sequence[Any]) -> list[Any]:
         args = [self._promote(a) for a in self._args]
-        for position, tensor in zip(self.positions, xs, strict=True):
-            args[position] = tensor
+        for position, leaf, tensor in zip(self.positions, self.inputs, xs, strict=True):
+            args[position] = place(leaf, tensor, self._ops)
         return args
 
     def _call(self, xs: Sequence[Any]) -> list[Any]:
@@ -89,6 +105,19 @@ class TensorflowFunction(TensorflowFlat):
     def native_inputs(self, x: np.ndarray) -> tuple[Any, ...]:
         """All positional arguments, the checked ones rebuilt from x as float64 tensors."""
         return tuple(self._arguments(self._split(x)))
+
+    def native_tangents(self, flat: np.ndarray) -> tuple[Any, ...]:
+        """A flat input-sized vector as one float64 tensor per checked input (tangents; zero
+        at held entries)."""
+        return tuple(
+            place(leaf, t, self._ops, tangent=True)
+            for leaf, t in zip(self.inputs, super().native_tangents(flat), strict=True)
+        )
+
+    def flat_inputs(self, result: Any) -> np.ndarray | None:
+        """A per-input derivative of inputs with held entries as the flat vector (their
+        finite entries); None when no entry is held."""
+        return self._placement.per_input(result, to_numpy, positions=self.positions)
 
     def native_vjp(self, u: np.ndarray) -> np.ndarray | None:
         """J(x0)^T u with the user's own tensors and dtypes (for the dtype audit)."""
@@ -107,4 +136,6 @@ class TensorflowFunction(TensorflowFlat):
         with tf.GradientTape() as tape:
             tape.watch(xs)
             outs = self._flat(self._fn(*args, **self._kwargs))
-        return self._gradient(tape, outs, xs, u)
+        whole = self._gradient(tape, outs, xs, u)  # of the whole inputs, held entries too
+        sizes = [int(np.prod(shape)) for shape in self._placement.shapes]
+        return self._placement.flat(np.split(whole, np.cumsum(sizes)[:-1]))
