@@ -4,11 +4,23 @@ They replace the framework's autodiff as the analytic side of the check, for any
 the callables receive the same positional arguments as fn (as the framework's arrays, on
 float64 copies) and may return that framework's arrays. Shapes are checked against the inputs
 and outputs they belong to, so a wrong shape is a clear UsageError rather than a broadcast.
+
+Note: complex values in hand-written derivatives
+    A complex array is checked as two real leaves, "<name>.real" then "<name>.imag". Forward
+    mode has one meaning in every convention: jvp= maps a tangent dz = dre + i·dim to the
+    output's tangent, a complex array for a complex output (f'(z)·dz for a holomorphic f).
+    So has the derivative f'(z) of a holomorphic function: jacobian= may return it (complex,
+    of shape (*out_shape, *in_shape), one output), and so may grad= when fn's value is one
+    complex scalar (jax.grad(holomorphic=True)'s meaning); its real Jacobian has the blocks
+    [[Re f', -Im f'], [Im f', Re f']] (a complex output of a real input: [Re f'; Im f']).
+    Reverse mode is where conventions differ (PyTorch's gradient is ∂L/∂re + i·∂L/∂im, JAX's
+    its conjugate): the adapter converts per-input results (`flat_inputs`) and cotangents
+    (`native_outputs`) in its framework's convention.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -18,20 +30,79 @@ from ._differentiable import Differentiable, Leaf, Unsupported
 from ._errors import UsageError
 
 UserFn = Callable[..., Any]
+Group = tuple[Leaf, ...]  # the leaves of one user array: one, or (.real, .imag)
+
+
+def _numpy(obj: Any) -> np.ndarray:
+    """Any framework's array as NumPy (complex kept), without importing the framework."""
+    if hasattr(obj, "detach"):  # torch
+        obj = obj.detach().cpu()
+        obj = obj.resolve_conj().numpy() if obj.is_complex() else obj.numpy()
+    elif hasattr(obj, "numpy") and not isinstance(obj, np.ndarray):  # tensorflow eager
+        obj = obj.numpy()
+    arr = np.asarray(obj)
+    if arr.dtype == object:
+        raise UsageError("a user-supplied derivative returned object values; expected floats")
+    return arr
 
 
 def as_array(obj: Any) -> np.ndarray:
     """Any framework's array as float64 NumPy, without importing the framework."""
-    if hasattr(obj, "detach"):  # torch
-        obj = obj.detach().cpu().numpy()
-    elif hasattr(obj, "numpy") and not isinstance(obj, np.ndarray):  # tensorflow eager
-        obj = obj.numpy()
-    arr = np.asarray(obj)
-    if np.iscomplexobj(arr) or arr.dtype == object:
+    arr = _numpy(obj)
+    if np.iscomplexobj(arr):
         raise UsageError(
             f"a user-supplied derivative returned {arr.dtype} values; expected real floats"
         )
     return arr
+
+
+def _arrays(leaves: Sequence[Leaf]) -> list[Group]:
+    """Leaves grouped per user array: "<name>.real" followed by "<name>.imag" is one complex
+    array, any other leaf one real array."""
+    groups: list[Group] = []
+    i = 0
+    while i < len(leaves):
+        leaf = leaves[i]
+        pair = leaves[i + 1] if i + 1 < len(leaves) else None
+        if leaf.name.endswith(".real") and pair and pair.name == leaf.name[:-5] + ".imag":
+            groups.append((leaf, pair))
+        else:
+            groups.append((leaf,))
+        i += len(groups[-1])
+    return groups
+
+
+def _match(result: Any, count: int, positions: tuple[int, ...], what: str) -> list[Any]:
+    """One part per checked array from a single array or a tuple (per checked input or per
+    positional input)."""
+    if isinstance(result, (tuple, list)):
+        parts = list(result)
+        if len(parts) != count:
+            if len(parts) > max(positions, default=0):
+                return [parts[p] for p in positions]
+            raise UsageError(f"{what} returned {len(parts)} arrays for {count} checked inputs")
+        return parts
+    if count == 1:
+        return [result]
+    raise UsageError(
+        f"{what} returned one array but {count} inputs are checked: "
+        "return a tuple with one array per input"
+    )
+
+
+def _shaped(
+    part: Any, group: Group, what: str, trailing: tuple[int, ...] = (), complex_ok: bool = False
+) -> np.ndarray:
+    """A part for one array, shape-checked: trailing + its shape, or that many entries; real
+    unless `complex_ok`."""
+    arr = _numpy(part) if complex_ok else as_array(part)
+    name = group[0].name.removesuffix(".real") if len(group) == 2 else group[0].name
+    expected = trailing + group[0].shape
+    if arr.shape != expected and not (
+        arr.size == int(np.prod(expected)) and arr.ndim <= 1 + len(trailing)
+    ):
+        raise UsageError(f"{what} returned shape {arr.shape} for {name}, expected {expected}")
+    return arr.reshape(*trailing, group[0].size) if trailing else arr.ravel()
 
 
 def _flat_per_leaf(
@@ -41,39 +112,58 @@ def _flat_per_leaf(
     what: str,
     trailing: tuple[int, ...] = (),
 ) -> list[np.ndarray]:
-    """One array per leaf from a single array or a tuple (per checked input or per input)."""
-    if isinstance(result, (tuple, list)):
-        parts = list(result)
-        if len(parts) != len(leaves):
-            if len(parts) > max(positions, default=0):
-                parts = [parts[p] for p in positions]
-            else:
-                raise UsageError(
-                    f"{what} returned {len(parts)} arrays for {len(leaves)} checked inputs"
-                )
-    elif len(leaves) == 1:
-        parts = [result]
-    else:
-        raise UsageError(
-            f"{what} returned one array but {len(leaves)} inputs are checked: "
-            "return a tuple with one array per input"
-        )
+    """One float64 array per leaf from a single array or a tuple (per checked input or per
+    input); a complex array's part gives its real and imaginary leaves."""
+    groups = _arrays(leaves)
     out = []
-    for leaf, part in zip(leaves, parts, strict=True):
-        arr = as_array(part)
-        expected = trailing + leaf.shape
-        if arr.shape != expected and not (
-            arr.size == int(np.prod(expected)) and arr.ndim <= 1 + len(trailing)
-        ):
-            raise UsageError(
-                f"{what} returned shape {arr.shape} for {leaf.name}, expected {expected}"
-            )
-        out.append(
-            arr.astype(np.float64).reshape(*trailing, leaf.size)
-            if trailing
-            else arr.astype(np.float64).ravel()
-        )
+    for group, part in zip(groups, _match(result, len(groups), positions, what), strict=True):
+        arr = _shaped(part, group, what, trailing, complex_ok=len(group) == 2)
+        views = [arr.real, arr.imag] if len(group) == 2 else [arr]
+        out += [np.asarray(v, dtype=np.float64) for v in views]
     return out
+
+
+def _holomorphic(
+    result: Any, outputs: Sequence[Leaf], inputs: Sequence[Leaf], positions: tuple[int, ...]
+) -> np.ndarray:
+    """The real (m, n) Jacobian from complex derivatives f'(z), one array per checked input
+    (see "Note: complex values in hand-written derivatives").
+
+    Raises:
+        UsageError: several outputs, or a complex input of a real output (no f'(z) exists).
+    """
+    outs = _arrays(outputs)
+    if len(outs) != 1:
+        raise UsageError(
+            "a complex Jacobian (f'(z)) needs a single output array; pass vjp= or jvp= instead"
+        )
+    (out,) = outs
+    ins = _arrays(inputs)
+    columns = []
+    for group, part in zip(ins, _match(result, len(ins), positions, "jacobian"), strict=True):
+        if len(group) == 2 and len(out) == 1:
+            name = group[0].name.removesuffix(".real")
+            raise UsageError(
+                f"jacobian= of the real {out[0].name} w.r.t. the complex {name}: a real "
+                "function of a complex variable has no complex derivative f'(z) (it is not "
+                "holomorphic); pass grad= or vjp= instead"
+            )
+        block = _shaped(part, group, "jacobian", out[0].shape, complex_ok=len(out) == 2)
+        block = block.reshape(out[0].size, -1)
+        re, im = np.real(block).astype(np.float64), np.imag(block).astype(np.float64)
+        if len(out) == 1:
+            columns.append(re)
+        elif len(group) == 1:
+            columns.append(np.concatenate([re, im]))
+        else:
+            columns.append(np.block([[re, -im], [im, re]]))
+    return np.concatenate(columns, axis=1)
+
+
+def _complex_scalar(outputs: Sequence[Leaf]) -> bool:
+    """fn's value is one complex number (grad= is then f'(z), as with holomorphic=True)."""
+    groups = _arrays(outputs)
+    return len(groups) == 1 and len(groups[0]) == 2 and groups[0][0].shape == ()
 
 
 class UserDerivatives(Differentiable):
@@ -93,7 +183,8 @@ class UserDerivatives(Differentiable):
             base.native_inputs(base.x0)
         except Unsupported as refused:
             raise UsageError(str(refused)) from None
-        if (grad is not None or hvp is not None) and base.m != 1:
+        holomorphic = grad is not None and hvp is None and _complex_scalar(base.outputs)
+        if (grad is not None or hvp is not None) and base.m != 1 and not holomorphic:
             raise UsageError(
                 f"grad= and hvp= are for scalar functions, but fn returns {base.m} "
                 "values: pass jacobian=, vjp= or jvp= instead"
@@ -142,13 +233,15 @@ class UserDerivatives(Differentiable):
         self._note_dtype(parts)
         return np.concatenate(parts)
 
-    def _full_jacobian(self, x: np.ndarray) -> np.ndarray:
-        assert self._jacobian is not None
+    def _full_jacobian(self, x: np.ndarray, derivative: UserFn, what: str) -> np.ndarray:
+        """The (m, n) Jacobian from jacobian= (or grad= of a complex scalar: f'(z))."""
         with self.scope():
-            result = self._call(self._jacobian, *self._args(x))
+            result = self._call(derivative, *self._args(x))
+            if any(len(g) == 2 for g in _arrays([*self.outputs, *self.inputs])):
+                return _holomorphic(result, self.outputs, self.inputs, self._positions)
             out_shape = self.outputs[0].shape if len(self.outputs) == 1 else (self.m,)
             try:
-                parts = _flat_per_leaf(result, self.inputs, self._positions, "jacobian", out_shape)
+                parts = _flat_per_leaf(result, self.inputs, self._positions, what, out_shape)
             except UsageError:
                 if len(self.inputs) == 1 and as_array(result).size == self.m * self.n:
                     parts = [as_array(result).reshape(self.m, self.n)]
@@ -160,8 +253,12 @@ class UserDerivatives(Differentiable):
     def vjp(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         if self._vjp is None and self._grad is None and self._jacobian is None:
             raise Unsupported("no reverse-mode derivative was given (grad=, jacobian= or vjp=)")
-        if self._vjp is None and self._grad is None:
-            product: np.ndarray = self._full_jacobian(x).T @ u
+        if self._vjp is None and (self._grad is None or self.m != 1):
+            derivative, what = (
+                (self._jacobian, "jacobian") if self._grad is None else (self._grad, "grad")
+            )
+            assert derivative is not None
+            product: np.ndarray = self._full_jacobian(x, derivative, what).T @ u
             return product
         with self.scope():
             if self._vjp is not None:
@@ -180,7 +277,8 @@ class UserDerivatives(Differentiable):
             tangents = self._base.native_tangents(v)
             tangent = tangents[0] if len(tangents) == 1 else tangents
             result = self._call(self._jvp, *self._args(x), tangent)
-            parts = _flat_per_leaf(result, self.outputs, tuple(range(len(self.outputs))), "jvp")
+            count = len(_arrays(self.outputs))
+            parts = _flat_per_leaf(result, self.outputs, tuple(range(count)), "jvp")
         self._note_dtype(parts)
         return np.concatenate(parts)
 

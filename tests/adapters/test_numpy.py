@@ -2,7 +2,8 @@
 
 NumPy has no autodiff: the adapter only evaluates the function on float64 copies and converts
 between the flat vector and the user's arrays for hand-written derivatives (the checks of
-those derivatives are tested through `gc.check` in `tests/test_check.py`).
+those derivatives are tested through `gc.check` in `tests/test_check.py`; here, those of
+inputs with entries that are not finite, and of complex functions, issue #11).
 """
 
 from __future__ import annotations
@@ -166,16 +167,12 @@ def test_values_loop_over_rows_without_numpy_warnings() -> None:
 @pytest.mark.parametrize(
     ("fn", "inputs", "match"),
     [
-        (np.sin, (np.array([1 + 2j]),), "complex inputs"),
-        (np.sin, (np.array([1.0, np.nan]),), "finite"),
-        (lambda x: x * 1j, (np.ones(2),), "complex"),
+        (np.sin, (np.array([np.nan, -np.inf]),), r"input\[0\] has no finite entry"),
         (lambda x: np.argmax(x), (np.ones(2),), "floating point"),
         (lambda x: {1, 2}, (np.ones(2),), "outputs must be arrays"),
     ],
     ids=[
-        "complex-input",
-        "nan",
-        "complex-output",
+        "all-non-finite",
         "int-output",
         "set-output",
     ],
@@ -206,3 +203,175 @@ def test_user_errors_propagate_unchanged() -> None:
 
     with pytest.raises(KeyError, match="mine"):
         bind(broken, np.ones(2))
+
+
+# -- entries that are not finite are held constant (#11.4) ------------------------------------
+
+MASK = np.array([[0.0, -np.inf, 0.0, 0.0], [-np.inf, 0.0, 0.0, -np.inf]])
+
+
+def masked_softmax(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    e = np.exp(x + mask - np.max(x + mask, axis=-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def masked_softmax_vjp(x: np.ndarray, mask: np.ndarray, u: np.ndarray) -> tuple[Any, Any]:
+    """The same gradient for x and for the mask: both enter through x + mask."""
+    s = masked_softmax(x, mask)
+    g = s * (u - (u * s).sum(-1, keepdims=True))
+    return g, g
+
+
+def test_a_minus_inf_mask_is_held_constant_named_and_the_rest_checked() -> None:
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    report = gc.check(masked_softmax, x, MASK, vjp=masked_softmax_vjp)
+    assert report.verdict == "pass", report
+    text = str(report)
+    assert (
+        "input[1] has 3 entries that are not finite (-inf at (0, 1), -inf at (1, 0), "
+        "-inf at (1, 3)): held constant, and the check runs on its 5 finite entries" in text
+    )
+    f = bind(masked_softmax, x, MASK)
+    assert f.n == 8 + 5
+    assert f.inputs[1].locate(8 + 1) == "input[1][0, 2]"
+    tangents = f.native_tangents(np.ones(f.n))
+    np.testing.assert_array_equal(tangents[1], np.isfinite(MASK).astype(float))
+
+
+def test_a_wrong_gradient_of_the_finite_entries_still_fails_there() -> None:
+    x = np.random.default_rng(0).standard_normal((2, 4))
+
+    def wrong(x: Any, mask: Any, u: Any) -> tuple[Any, Any]:
+        g, h = masked_softmax_vjp(x, mask, u)
+        return g, 1.1 * h
+
+    report = gc.check(masked_softmax, x, MASK, vjp=wrong)
+    assert report.verdict == "fail", report
+    worst = str(report).split("note:")[0]
+    assert "input[1][0, 0]" in worst or "input[1][0, 2]" in worst
+    assert "input[1][0, 1]" not in worst
+
+
+def test_nan_entries_are_held_and_a_hand_written_gradient_is_read_on_the_finite_ones() -> None:
+    x = np.array([0.5, np.nan, -1.0, np.nan])
+    fn = lambda x: np.nansum(np.sin(x))  # noqa: E731
+    report = gc.check(fn, x, grad=lambda x: np.cos(x))
+    assert report.verdict == "pass", report
+    assert "input[0] has 2 entries that are not finite (nan at (1,), nan at (3,))" in str(report)
+    assert gc.check(fn, x, grad=lambda x: 1.01 * np.cos(x)).verdict == "fail"
+
+
+def test_an_input_with_no_finite_entry_is_refused_with_the_way_out() -> None:
+    with pytest.raises(gc.UsageError, match=r"no finite entry.*wrt="):
+        gc.check(masked_softmax, np.ones((2, 4)), np.full((2, 4), -np.inf), grad=np.sin)
+    report = gc.check(masked_softmax, np.ones((2, 4)), np.full((2, 4), -np.inf), wrt=0, vjp=_first)
+    assert report.verdict == "nonfinite", report  # every row is masked: the value is nan
+
+
+def _first(x: Any, mask: Any, u: Any) -> Any:
+    return masked_softmax_vjp(x, mask, u)[0]
+
+
+# -- complex functions with hand-written derivatives (#11.1) ---------------------------------
+
+A = 0.7 - 1.3j
+Z = np.array([0.3 + 0.4j, -1.1 + 0.2j, 0.5 - 0.9j])
+CONJUGATE_MISSING = "the conjugate is missing"
+
+
+def test_complex_inputs_and_outputs_are_real_and_imaginary_leaves() -> None:
+    f = bind(lambda z, t: np.exp(z) * t, Z, np.array([0.5, 1.0, 2.0]))
+    assert [leaf.name for leaf in f.inputs] == ["input[0].real", "input[0].imag", "input[1]"]
+    assert [leaf.name for leaf in f.outputs] == ["output.real", "output.imag"]
+    np.testing.assert_array_equal(f.x0[:6], np.concatenate([Z.real, Z.imag]))
+    expected = np.exp(Z) * [0.5, 1.0, 2.0]
+    np.testing.assert_allclose(f.value(f.x0), np.concatenate([expected.real, expected.imag]))
+    z, _ = f.native_inputs(f.x0)
+    assert z.dtype == np.complex128
+    np.testing.assert_array_equal(z, Z)
+    assert any("PyTorch's convention" in note for note in f.notes)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_real_loss_of_complex_parameters_in_pytorchs_convention(mode: str) -> None:
+    """|Wx - y|² for complex W: the gradient is ∂L/∂re + i·∂L/∂im = 2·r·conj(x)ᵀ."""
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3))
+    x, y = rng.standard_normal(3) + 0.5j, np.array([1.0 + 1j, -0.5])
+
+    def loss(w: Any) -> Any:
+        return np.sum(np.abs(w @ x - y) ** 2)
+
+    def grad(w: Any) -> Any:
+        return 2 * np.outer(w @ x - y, np.conj(x))
+
+    report = gc.check(loss, w, grad=grad, mode=mode)
+    assert report.verdict == "pass", report
+    wrong = gc.check(loss, w, grad=lambda w: np.conj(grad(w)), mode=mode)  # JAX's convention
+    assert wrong.verdict == "fail", wrong
+    if mode == "full":
+        assert CONJUGATE_MISSING in str(wrong), wrong
+
+
+def _scale_vjp(conjugate: bool) -> Any:
+    """z -> A·z: grad_output·conj(A) in PyTorch's convention; without the conjugate wrong."""
+    return lambda z, g: g * (np.conj(A) if conjugate else A)
+
+
+def test_a_holomorphic_vjp_with_its_conjugate_passes() -> None:
+    report = gc.check(lambda z: A * z, Z, vjp=_scale_vjp(conjugate=True))
+    assert report.verdict == "pass", report
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_vjp_that_forgets_the_conjugate_fails_with_that_cause(mode: str) -> None:
+    report = gc.check(lambda z: A * z, Z, vjp=_scale_vjp(conjugate=False), mode=mode)
+    assert report.verdict == "fail", report
+    if mode == "full":
+        assert CONJUGATE_MISSING in str(report), report
+
+
+def test_a_holomorphic_derivative_is_given_as_a_complex_number() -> None:
+    """f'(z) as jacobian= (its Jacobian), grad= of a complex scalar, and jvp= f'(z)·dz."""
+    fn = lambda z: np.sin(z) * z  # noqa: E731
+    derivative = lambda z: np.cos(z) * z + np.sin(z)  # noqa: E731
+    by_jacobian = gc.check(fn, Z, jacobian=lambda z: np.diag(derivative(z)))
+    assert by_jacobian.verdict == "pass", by_jacobian
+    by_jvp = gc.check(fn, Z, jvp=lambda z, dz: derivative(z) * dz)
+    assert by_jvp.verdict == "pass", by_jvp
+    by_grad = gc.check(lambda z: fn(z).sum(), Z, grad=derivative)
+    assert by_grad.verdict == "pass", by_grad
+    conjugated = gc.check(fn, Z, jacobian=lambda z: np.diag(np.conj(derivative(z))))
+    assert conjugated.verdict == "fail", conjugated
+    assert CONJUGATE_MISSING in str(conjugated), conjugated
+
+
+def test_a_complex_output_of_a_real_input() -> None:
+    t = np.array([0.3, -0.8])
+    fn = lambda t: np.exp(1j * t) * t  # noqa: E731
+    derivative = lambda t: np.exp(1j * t) * (1 + 1j * t)  # noqa: E731
+    assert gc.check(fn, t, jacobian=lambda t: np.diag(derivative(t))).passed
+    assert gc.check(fn, t, jvp=lambda t, dt: derivative(t) * dt).passed
+    # vjp: the cotangent comes as gr + i·gi; the real input's gradient is Re(conj(f')·g)
+    vjp = lambda t, g: np.real(np.conj(derivative(t)) * g)  # noqa: E731
+    assert gc.check(fn, t, vjp=vjp).passed
+    wrong = lambda t, g: np.real(derivative(t) * g)  # noqa: E731
+    assert gc.check(fn, t, vjp=wrong).verdict == "fail"
+
+
+def test_complex_misuse_is_a_usage_error() -> None:
+    with pytest.raises(gc.UsageError, match="not holomorphic"):
+        gc.check(lambda z: np.sum(np.abs(z) ** 2), Z, jacobian=lambda z: 2 * np.conj(z))
+    with pytest.raises(gc.UsageError, match="complex values for the real input"):
+        gc.check(lambda z, x: np.sum(np.abs(z * x) ** 2), Z, np.ones(3), grad=lambda z, x: (z, z))
+
+
+def test_a_complex_mask_entry_that_is_not_finite_is_held_in_both_parts() -> None:
+    z = Z.copy()
+    z[1] = complex(np.inf, 0.0)
+    fn = lambda z: np.sum(np.abs(np.where(np.isfinite(z), z, 0)) ** 2)  # noqa: E731
+    report = gc.check(fn, z, grad=lambda z: np.where(np.isfinite(z), 2 * z, 0))
+    assert report.verdict == "pass", report
+    assert "input[0] has 1 entry that is not finite" in str(report)
+    f = bind(fn, z)
+    assert [leaf.size for leaf in f.inputs] == [2, 2]
