@@ -14,6 +14,8 @@ tf = pytest.importorskip("tensorflow")
 import gradcheck as gc  # noqa: E402
 from gradcheck.adapters.tensorflow import TensorflowAdapter  # noqa: E402
 
+from .test_tensorflow import scaled_sin  # noqa: E402
+
 DTYPES = ["float32", "float64"]
 MASK = np.array([[0.0, -np.inf, 0.0, 0.0], [-np.inf, 0.0, 0.0, -np.inf]])
 
@@ -52,20 +54,6 @@ def test_held_entries_are_not_in_the_flat_vector_and_batches_agree_with_a_loop()
     np.testing.assert_allclose(f.vjps(f.x0, np.stack([u] * 40))[0], f.vjp(f.x0, u), rtol=1e-12)
     (_, mask_tangent) = f.native_tangents(np.ones(f.n))
     np.testing.assert_array_equal(mask_tangent.numpy(), np.isfinite(MASK).astype(float))
-
-
-def scaled_sin(scale: float) -> Any:
-    """sin with a tf.custom_gradient whose entry 1 is multiplied by `scale`."""
-
-    @tf.custom_gradient
-    def sin(x: Any) -> Any:
-        def grad(dy: Any) -> Any:
-            mask = tf.one_hot(1, tf.size(x), on_value=scale - 1.0, dtype=x.dtype) + 1.0
-            return dy * tf.cos(x) * tf.reshape(mask, tf.shape(x))
-
-        return tf.sin(x), grad
-
-    return sin
 
 
 def test_a_wrong_gradient_on_a_finite_entry_still_fails_there() -> None:
