@@ -11,9 +11,10 @@ Most checked arrays are one leaf each. Two kinds are not, in every framework ali
   checked, which is most likely a mistake (it can be left out with `wrt=`).
 
 `Placement` does this bookkeeping in NumPy, once for every adapter. An adapter rebuilds its own
-arrays from leaf parts with `PartialLeaf.rebuild`, in its framework's ops (so that autodiff and
-vmap see a gather), and hands results for whole arrays (a user's gradient, an own-dtype VJP)
-to `Placement.flat`.
+arrays from leaf parts (`Placement.arrays`, or `place` and `assemble` per leaf) with its
+framework's `Ops`, so that autodiff and vmap see a concatenation and a gather, and hands
+results for whole arrays (a user's gradient, an own-dtype VJP) to `Placement.flat` or
+`Placement.per_input`, which drop the held entries.
 """
 
 from __future__ import annotations

@@ -41,9 +41,10 @@ from ._partial import Placement
 __all__ = ["NumpyAdapter", "NumpyFlat"]
 
 COMPLEX_NOTE = (
-    "complex values are checked as their real and imaginary parts (.real/.imag); hand-written "
-    "reverse-mode derivatives in PyTorch's convention: the gradient of a real loss for z is "
-    "∂L/∂re + i·∂L/∂im (JAX's grad is its conjugate), and so is vjp='s cotangent"
+    "complex values are checked as their real and imaginary parts (.real/.imag), hand-written "
+    "reverse-mode derivatives in PyTorch's convention: grad= and vjp= return ∂L/∂re + "
+    "i·∂L/∂im for a complex input (JAX's grad is its conjugate: pass np.conj of it), and "
+    "vjp= gets a complex output's cotangent in that form"
 )
 
 
