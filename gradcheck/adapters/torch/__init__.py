@@ -34,6 +34,7 @@ Choices worth knowing (stated in notes or errors when they apply):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -41,6 +42,7 @@ import numpy as np
 from ..._differentiable import Differentiable
 from .._common import Adapter, Wrt, dtype_name, own_dtype_note, retry_in_own_dtype, select_positions
 from .._keras import is_keras_layer
+from ..tensorflow._substitute import substitution_note  # imports no TensorFlow
 from ._binding import (
     TorchBinding,
     describe_tensor,
@@ -55,7 +57,7 @@ from ._binding import (
 )
 from ._closure import captures_low_precision, uncompiled
 from ._flat import TorchFlat
-from ._keras import bind_keras
+from ._keras import bind_keras, keras_models_in_float64
 from ._module import bind_module
 
 if TYPE_CHECKING:
@@ -77,6 +79,10 @@ class TorchAdapter(Adapter):
     def handles(self, obj: object) -> bool:
         return isinstance(obj, (self._torch.Tensor, self._torch.nn.Module))
 
+    def substitute(self, models: Sequence[Any]) -> AbstractContextManager[None]:
+        """Keras models (torch backend) a closure calls run as float64 clones meanwhile."""
+        return keras_models_in_float64(models)
+
     def bind(
         self, fn: Callable[..., Any], inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
     ) -> Differentiable:
@@ -93,7 +99,8 @@ class TorchAdapter(Adapter):
             bound = bind_module(fn, args, kwargs, wrt)
         else:
             bound = _bind_function(fn, args, kwargs, wrt)
-        bound.notes = (*notes, *bound.notes)
+        substituted = substitution_note()  # models=: the closure ran float64 Keras clones
+        bound.notes = (*notes, *bound.notes, *([substituted] if substituted else []))
         return bound
 
 

@@ -14,16 +14,22 @@ Inputs: `gc.check(model, a, b)` and `gc.check(model, [a, b])` (or a dict) both w
 multi-input model (`ModelInputs`); NumPy inputs become tensors. Randomness (Dropout,
 GaussianNoise) is one fixed draw per check, noted, and the dtype audit is skipped, as on
 TensorFlow. A model that cannot be cloned to float64 is checked in its own dtype, with a note.
+
+A closure over float32 Keras models is plain torch code to this adapter; `models=` runs float64
+clones of the listed models inside it (`keras_models_in_float64`, with the stand-ins of
+`tensorflow/_substitute`, which import no TensorFlow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..._differentiable import Differentiable
+from ..._errors import UsageError
 from .._common import Wrt, reject_complex, retry_in_own_dtype
 from .._keras import (
     ModelInputs,
@@ -32,6 +38,7 @@ from .._keras import (
     clone_notes,
     float64_clone,
     float64_kept,
+    is_keras_layer,
     model_inputs,
     nothing_to_check,
     parse_wrt,
@@ -39,6 +46,7 @@ from .._keras import (
     seed_paths,
     uncloned_note,
 )
+from ..tensorflow._substitute import float64_models  # imports no TensorFlow
 from ._binding import (
     TorchBinding,
     describe_tensor,
@@ -181,3 +189,23 @@ def _drawn(model: Any, call: Call, pieces: Sequence[torch.Tensor], checked: _Che
     _, after = call(pieces)
     seeds = advanced_seeds(model, frozen, after) if seed_paths(model) else []
     return [*seeds, *(["torch's global generator"] if checked.global_draws else [])]
+
+
+@contextlib.contextmanager
+def keras_models_in_float64(models: Sequence[Any]) -> Iterator[None]:
+    """While the block runs, calling one of `models` (built Keras layers or models on the
+    torch backend) runs its float64 clone, as `float64_models` does on TensorFlow; Keras'
+    float64 promotion is kept meanwhile and the torch generator is put back after.
+
+    Raises:
+        UsageError: a model that is not a Keras layer on the torch backend.
+    """
+    import torch
+
+    strangers = [type(m).__name__ for m in models if not is_keras_layer(m, "torch")]
+    if strangers:
+        raise UsageError(
+            f"models= takes Keras layers and models (Keras on torch); got {', '.join(strangers)}"
+        )
+    with float64_kept(), torch.random.fork_rng(devices=[]), float64_models(*models):
+        yield

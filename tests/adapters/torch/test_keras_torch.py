@@ -88,6 +88,13 @@ SCRIPT = textwrap.dedent(
     emit("closure numpy", gc.check(lambda t: model(t), x.astype("float64"), mode="fast"))
     print(json.dumps({"case": "alias", "adapter": get_adapter([x], "keras").framework}))
 
+    middle = keras.Input((3, 3, 2))
+    head = keras.Model(middle, keras.layers.Dense(2)(keras.layers.Flatten()(middle)))
+    body = keras.Model(model.inputs, model.layers[0].output)
+    split = lambda t: (head(body(t)) ** 2).sum()
+    emit("models", gc.check(split, torch.tensor(x), models=[body, head]),
+         classes=[type(body).__name__, type(head).__name__])
+
     after = snapshot(model)
     print(json.dumps({
         "case": "state",
@@ -169,6 +176,16 @@ def test_closure_over_a_model_is_torch_code(
     result = results[case]
     assert result["verdict"] == "pass", result["text"]
     assert result["framework"] == "torch"
+
+
+def test_closure_over_float32_models_runs_their_float64_clones_with_models(
+    results: dict[str, dict[str, object]],
+) -> None:
+    result = results["models"]
+    assert result["verdict"] == "pass", result["text"]
+    assert any("float64_models" in note for note in _notes(result)), result["text"]
+    assert not any("lower precision" in note for note in _notes(result)), result["text"]
+    assert result["classes"] == ["Functional", "Functional"]
 
 
 def test_framework_keras_means_torch(results: dict[str, dict[str, object]]) -> None:
