@@ -33,6 +33,7 @@ Choices worth knowing (stated in notes or errors when they apply):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,7 +56,7 @@ from ._binding import (
     substitute,
     validate_tensors,
 )
-from ._closure import captures_low_precision, uncompiled
+from ._closure import Float64Clones, captured_modules, captures_low_precision, uncompiled
 from ._flat import TorchFlat
 from ._keras import bind_keras, keras_models_in_float64
 from ._module import bind_module
@@ -173,14 +174,41 @@ def _bind_function(
             names, originals, cast_call, None, args_of, [*notes, note]
         ).differentiable()
 
-    return retry_in_own_dtype(
-        TorchBinding(names, originals, call, native_call, args_of, notes).differentiable,
-        in_own_dtype,
+    def is_clash(error: Exception) -> bool:
         # Any RuntimeError of a closure over float32 tensors or modules: the message differs
         # per op (conv: "Input type (double) and bias type (float)"), what it captures does not.
-        lambda error: (
+        return (
             native_call is not None
             and isinstance(error, RuntimeError)
             and captures_low_precision(fn)
-        ),
+        )
+
+    def with_clones(clash: Exception) -> Differentiable:
+        """The closure with float64 clones of the modules it captures (`Float64Clones`); if it
+        still clashes (a captured float32 tensor in a matmul), in the user's dtype."""
+        modules = [m for m in captured_modules(fn) if not is_keras_layer(m, "torch")]
+        try:
+            clones = Float64Clones(modules) if modules else None
+        except (TypeError, RuntimeError, copy.Error):  # not copyable: the user's dtype it is
+            clones = None
+        if clones is None:
+            return in_own_dtype(clash)
+
+        def cloned_call(pieces: Sequence[torch.Tensor]) -> Any:
+            with clones.active():
+                return call(pieces)
+
+        note = (
+            f"fn uses {', '.join(clones.names)} from outside its arguments, in "
+            f"{', '.join(sorted({dtype_name(t) for m in modules for t in m.parameters()}))}: "
+            f"checked with float64 clones of {', '.join(clones.names)} while fn runs (yours are "
+            "left as they are); pass a module as fn to check its parameters too"
+        )
+        binding = TorchBinding(names, originals, cloned_call, native_call, args_of, [*notes, note])
+        return retry_in_own_dtype(binding.differentiable, in_own_dtype, is_clash)
+
+    return retry_in_own_dtype(
+        TorchBinding(names, originals, call, native_call, args_of, notes).differentiable,
+        with_clones,
+        is_clash,
     )
