@@ -117,6 +117,9 @@ def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adap
             continue
         adapter = _load(entry)
         if adapter is not None and any(adapter.handles(obj) for obj in objects):
+            # A tuple is a JAX pytree, so this adapter takes it; but a function that needs
+            # two or more arguments cannot have meant one.
+            _refuse_packed_inputs(objects, least=2)
             return adapter
     _refuse_packed_inputs(objects)
     kinds = ", ".join(sorted({type(obj).__name__ for obj in objects})) or "nothing"
@@ -128,9 +131,11 @@ def get_adapter(objects: Sequence[object], framework: str | None = None) -> Adap
     )
 
 
-def _refuse_packed_inputs(objects: Sequence[object]) -> None:
+def _refuse_packed_inputs(objects: Sequence[object], least: int = 1) -> None:
     """`gc.check(f, (x, y))` as torch.autograd.gradcheck and check_grads take their inputs:
-    when f's arity shows the tuple's elements were meant, say so instead of "cannot tell".
+    when f's arity shows the tuple's elements were meant, say so instead of "cannot tell"
+    (or instead of f's own "missing 1 required positional argument"). `least`: the fewest
+    required arguments that show it (2 where one tuple would be a valid argument).
 
     Raises:
         UsageError: with "did you mean gc.check(f, *inputs)?".
@@ -148,7 +153,7 @@ def _refuse_packed_inputs(objects: Sequence[object]) -> None:
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = sum(p.default is p.empty for p in positional)
     spread = any(p.kind is p.VAR_POSITIONAL for p in parameters)
-    if not 1 <= required <= len(packed) or (len(packed) > len(positional) and not spread):
+    if not least <= required <= len(packed) or (len(packed) > len(positional) and not spread):
         return
     kinds = ", ".join(type(item).__name__ for item in packed)
     raise UsageError(
