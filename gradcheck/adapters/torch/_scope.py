@@ -26,25 +26,34 @@ class RandomStream:
 
     Code that draws random numbers (dropout, a sampled noise term) gets a fresh draw at every
     evaluation, continuing from the user's state at the first one (so randomness stays
-    visible to the checker, as nondeterminism), while the user's generator is left exactly
-    as it was: its state is put back after every call into the code. CPU generator only.
+    visible to the checker, as nondeterminism), while the user's generators are left exactly
+    as they were: their states are put back after every call into the code. The CPU
+    generator, and every CUDA device's once CUDA is initialised.
     """
 
     def __init__(self) -> None:
         self._state: Any = None
+        self._cuda: Any = None
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         import torch
 
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
         user = torch.get_rng_state()
+        user_cuda = torch.cuda.get_rng_state_all() if cuda else None
         if self._state is not None:
             torch.set_rng_state(self._state)
+        if cuda and self._cuda is not None:
+            torch.cuda.set_rng_state_all(self._cuda)
         try:
             yield
         finally:
             self._state = torch.get_rng_state()
             torch.set_rng_state(user)
+            if user_cuda is not None:
+                self._cuda = torch.cuda.get_rng_state_all()
+                torch.cuda.set_rng_state_all(user_cuda)
 
 
 @contextlib.contextmanager

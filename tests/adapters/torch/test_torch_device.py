@@ -61,3 +61,17 @@ def test_a_wrong_backward_on_its_device_fails(device: str) -> None:
             return grad * 3
 
     assert gc.check(Twice.apply, torch.randn(3, device=device)).verdict == "fail"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_users_generator_on_the_device_is_restored_and_randomness_is_seen(
+    device: str,
+) -> None:
+    """Dropout on the device draws from that device's generator: the user's state is put back
+    after the check, and the fresh draw at every evaluation shows as nondeterminism."""
+    x = torch.randn(16, device=device)
+    state = torch.get_rng_state() if device == "cpu" else torch.cuda.get_rng_state()
+    report = gc.check(lambda t: torch.nn.functional.dropout(t, 0.5).sum(), x)
+    assert report.verdict == "nondeterministic", report
+    after = torch.get_rng_state() if device == "cpu" else torch.cuda.get_rng_state()
+    assert torch.equal(state, after)
