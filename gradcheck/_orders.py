@@ -98,8 +98,9 @@ def _climb(
                 break
         guarded = Guarded(numeric_source if advance is None else Counted(numeric_source, advance))
         plain = Guarded(target) if surrogate and k == 1 else None
-        sigma = np.maximum(measure_noise(guarded, rng), options.nondet_tol)
-        precision = _precision(sigma, cs0)
+        noise = measure_noise(guarded, rng)
+        sigma = np.maximum(noise.sigma, options.nondet_tol)
+        precision = 0.0 if noise.hidden else _precision(sigma, cs0)
         if precision:
             done.notes.append(
                 f"the function's values carry round-off of {precision:.1g} of their size "

@@ -157,3 +157,20 @@ def test_nothing_to_differentiate_passes_with_a_note(fn, x):
     report = gc.check(fn, x, jacobian=lambda x: np.zeros((0, x.size)))
     assert report.verdict == "pass"
     assert any("nothing to differentiate" in note for note in report.notes)
+
+
+# -- values rounded by an intermediate larger than themselves ----------------------------------
+
+
+@pytest.mark.parametrize("x", [1e-9, 3e-9, 1e-8, 1e-7])
+def test_log_cosh_near_a_perfect_fit_is_not_a_false_alarm(x: float) -> None:
+    """log(cosh(x)) at x = 1e-8 is exactly 0 around x (cosh(x) rounds to 1): flat samples
+    once "confirmed" a derivative of 0 against the true tanh(x) = 1e-8 (the log-cosh loss at
+    a near-perfect fit). A 1% error stays caught."""
+    point = np.array([x])
+
+    def loss(v: np.ndarray) -> float:
+        return float(np.sum(np.log(np.cosh(v))))
+
+    assert gc.check(loss, point, grad=np.tanh).verdict == "pass"
+    assert gc.check(loss, point, grad=lambda v: 1.01 * np.tanh(v)).verdict == "fail"

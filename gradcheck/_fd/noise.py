@@ -17,11 +17,25 @@ Note: Measured noise
     The point itself (i = 0) is left out: where f jumps exactly at x (a step function at its
     step, `where(x > c, …)` at c), f(x) is off the curve the other points lie on, and the
     jump would read as enormous noise that hides every other entry's error.
+
+Note: Hidden resolution
+    A function's values can be rounded far more coarsely than eps·|f|: log(cosh(x)) near
+    x = 1e-8 is computed from cosh(x) = 1 + x²/2, which is rounded to a whole number of
+    eps ≈ 2.2e-16, so f moves in steps of ~1e-16 whatever its own size (5e-17 there), and
+    is exactly 0 on a whole interval around x. At a spacing tied to that tiny |x| not one
+    bit of f changes, the table says nothing, and the ladder's noise model eps·|f| says
+    1e-32: the flat samples "confirm" a derivative of 0 where the truth is 1e-8. So a table
+    without a single changed bit is measured again at HIDDEN_SPACING in absolute units (the
+    length scale of cosh, exp and 1 + x near 0), where the quantum shows as noise; that
+    second table counts only if it qualifies as noise (a kink it happens to cross does not).
+    The spacing is not a power of two: at exactly 2^-20 the points of a quadratic line up
+    with the binary grid of cosh and the rounding errors vanish.
 """
 
 from __future__ import annotations
 
 from math import comb
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,24 +46,60 @@ POINTS = 9
 LEVELS = 6
 SPACING = 2.0**-20  # the sampling step, relative to the size of x along the direction
 AGREE = 4.0
+HIDDEN_SPACING = 2.0**-20 * 1.1
+"""The second look's spacing in absolute units (Note: Hidden resolution); not a power of two,
+so that the points do not line up with the binary grid of an intermediate near 1."""
 
 
-def measure_noise(fn: Differentiable, rng: np.random.Generator) -> np.ndarray:
+class Noise(NamedTuple):
+    """What `measure_noise` found.
+
+    Attributes:
+        sigma: (m,) σ of f's round-off per output; 0 where unclear.
+        hidden: it was measured on the second look (Note: Hidden resolution): rounding of an
+            intermediate, absolute, so sigma/|f| says nothing about f's arithmetic precision.
+    """
+
+    sigma: np.ndarray
+    hidden: bool = False
+
+
+def measure_noise(fn: Differentiable, rng: np.random.Generator) -> Noise:
     """σ of f's round-off noise per output, measured along one random direction; 0 if unclear.
 
-    Costs POINTS evaluations.
+    Costs POINTS evaluations (twice that where not one bit of f changed: Note: Hidden
+    resolution).
     """
     # Each coordinate moves in proportion to its own size: inputs of 1e6 next to weights of
     # 0.3 must not make the weights' steps large enough to cross a relu's kink.
     scaled = rng.standard_normal((1, fn.n)) * sizes(fn.x0)[None, :]
     direction = exact_directions(fn.x0, scaled / np.abs(scaled).max(), 1.0)[0]
     if not direction.any():
-        return np.zeros(fn.m)
+        return Noise(np.zeros(fn.m))
     h = float(start_steps(fn.x0, direction[None, :], SPACING)[0])
-    steps = h * np.arange(1, POINTS + 1)
-    table = fn.values(fn.x0[None, :] + steps[:, None] * direction[None, :])  # (POINTS, m)
+    table = _table(fn, direction, h)
     if not np.isfinite(table).all():
-        return np.zeros(fn.m)
+        return Noise(np.zeros(fn.m))
+    if (table != table[0]).any() or h >= HIDDEN_SPACING:
+        return Noise(_sigma(table, strict=False))
+    # Not one bit changed: look again where an intermediate of size 1 would show its
+    # rounding, and believe only a table that is plainly noise there.
+    table = _table(fn, direction, HIDDEN_SPACING / float(np.abs(direction).max()))
+    if not np.isfinite(table).all():
+        return Noise(np.zeros(fn.m))
+    return Noise(_sigma(table, strict=True), hidden=True)
+
+
+def _table(fn: Differentiable, direction: np.ndarray, h: float) -> np.ndarray:
+    """f at x + i·h·direction, i = 1 … POINTS: (POINTS, m)."""
+    steps = h * np.arange(1, POINTS + 1)
+    table: np.ndarray = fn.values(fn.x0[None, :] + steps[:, None] * direction[None, :])
+    return table
+
+
+def _sigma(table: np.ndarray, strict: bool) -> np.ndarray:
+    """ECnoise's σ per output from a table of equally spaced values (Note: Measured noise);
+    where no level qualifies, 0 if `strict`, else the median of levels 3 … 6."""
     unit = np.maximum(np.abs(table).max(axis=0), np.finfo(np.float64).tiny)
     table = table / unit  # squares of values near 1e300 would overflow
     sigmas, noisy = [], []
@@ -62,11 +112,12 @@ def measure_noise(fn: Differentiable, rng: np.random.Generator) -> np.ndarray:
     sigma = np.array(sigmas)  # (LEVELS, m)
     # Where no level qualifies, the steps are still far too small for the smooth part to
     # matter from the third difference on: the median of those levels stands in (never 0).
-    result: np.ndarray = np.median(sigma[2:], axis=0) * unit
-    for out in range(fn.m):
+    result: np.ndarray = np.zeros(table.shape[1]) if strict else np.median(sigma[2:], axis=0)
+    for out in range(len(result)):
         for j in range(LEVELS - 2):
             level = sigma[j : j + 3, out]
             if level.min() > 0 and level.max() <= AGREE * level.min() and noisy[j][out]:
-                result[out] = level[0] * unit[out]
+                result[out] = level[0]
                 break
-    return result
+    sigma_f: np.ndarray = result * unit
+    return sigma_f
