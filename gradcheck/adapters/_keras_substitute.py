@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from .._keras import float64_clone
+from ._keras import float64_clone
 
 # id(model) -> its stand-in, while a `float64_models` block is active
 _ACTIVE: dict[int, _StandIn] = {}

@@ -15,8 +15,8 @@ evaluated in the user's dtype instead (`_common.retry_in_own_dtype`), and the no
 TF global state is touched.
 
 A closure over float32 Keras models is opaque to promotion; `float64_models(model_0, …)`
-(`_substitute`) runs float64 clones of the listed models wherever the closure calls them, for
-the duration of a block, without assigning to the models.
+(`adapters/_keras_substitute`) runs float64 clones of the listed models wherever the closure
+calls them, for the duration of a block, without assigning to the models.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import Any, ClassVar
 
 from ..._differentiable import Differentiable
 from .._common import Adapter, Wrt, dtype_name, float_positions, retry_in_own_dtype
+from .._keras_substitute import float64_models
 from ._flat import TensorflowFlat
 from ._function import TensorflowFunction
 from ._keras import bind_keras
-from ._substitute import float64_models
 from ._tensors import describe_tf, is_keras, is_leaf, is_tf_array, tf_module
 
 __all__ = ["TensorflowAdapter", "TensorflowFlat", "float64_models"]

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from .._common import own_dtype_note
+from .._keras_substitute import substitution_note
 from .._partial import Ops, Placement, place
 from ._flat import TensorflowFlat
-from ._substitute import substitution_note
 from ._tensors import describe_tf, is_float_input, is_leaf, tf_module, to_numpy
 
 

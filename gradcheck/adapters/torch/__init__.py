@@ -43,7 +43,7 @@ import numpy as np
 from ..._differentiable import Differentiable
 from .._common import Adapter, Wrt, dtype_name, own_dtype_note, retry_in_own_dtype, select_positions
 from .._keras import is_keras_layer
-from ..tensorflow._substitute import substitution_note  # imports no TensorFlow
+from .._keras_substitute import substitution_note
 from ._binding import (
     TorchBinding,
     describe_tensor,

@@ -17,7 +17,7 @@ TensorFlow. A model that cannot be cloned to float64 is checked in its own dtype
 
 A closure over float32 Keras models is plain torch code to this adapter; `models=` runs float64
 clones of the listed models inside it (`keras_models_in_float64`, with the stand-ins of
-`tensorflow/_substitute`, which import no TensorFlow).
+`adapters/_keras_substitute`, shared with TensorFlow).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from .._keras import (
     seed_paths,
     uncloned_note,
 )
-from ..tensorflow._substitute import float64_models  # imports no TensorFlow
+from .._keras_substitute import float64_models
 from ._binding import (
     TorchBinding,
     describe_tensor,
