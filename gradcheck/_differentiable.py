@@ -52,6 +52,16 @@ class Leaf:
     def size(self) -> int:
         return math.prod(self.shape)
 
+    @property
+    def given_shape(self) -> tuple[int, ...]:
+        """The shape of the whole array this leaf is taken from, as the user's code and a
+        hand-written derivative see it (larger where entries are held constant)."""
+        return self.shape
+
+    def kept(self, block: np.ndarray) -> np.ndarray:
+        """This leaf's entries from the whole array's entries, flat along the last axis."""
+        return block
+
     def locate(self, flat_index: int) -> str:
         """The name of one entry: "input[0][2, 1]" (or just "input[0]" for a scalar)."""
         if not self.shape:

@@ -47,6 +47,13 @@ class PartialLeaf(Leaf):
     full_shape: tuple[int, ...]
     held: tuple[float, ...]
 
+    @property
+    def given_shape(self) -> tuple[int, ...]:
+        return self.full_shape
+
+    def kept(self, block: np.ndarray) -> np.ndarray:
+        return block[..., list(self.entries)]
+
     def locate(self, flat_index: int) -> str:
         index = np.unravel_index(self.entries[flat_index - self.offset], self.full_shape)
         return f"{self.name}[{', '.join(str(int(i)) for i in index)}]"

@@ -261,6 +261,15 @@ def test_nan_entries_are_held_and_a_hand_written_gradient_is_read_on_the_finite_
     assert gc.check(fn, x, grad=lambda x: 1.01 * np.cos(x)).verdict == "fail"
 
 
+def test_a_hand_written_jacobian_beside_held_entries_is_read_on_the_finite_columns() -> None:
+    """jacobian= returns the whole array's columns; the held (-inf) one is left out."""
+    x = np.array([0.3, -np.inf, 1.2])
+    fn = lambda x: np.exp(x)  # noqa: E731
+    assert gc.check(fn, x, jacobian=lambda x: np.diag(np.exp(x))).verdict == "pass"
+    wrong = lambda x: np.diag(np.exp(x) * [1.0, 1.0, 1.01])  # noqa: E731
+    assert gc.check(fn, x, jacobian=wrong).verdict == "fail"
+
+
 def test_an_input_with_no_finite_entry_is_refused_with_the_way_out() -> None:
     with pytest.raises(gc.UsageError, match=r"no finite entry.*wrt="):
         gc.check(masked_softmax, np.ones((2, 4)), np.full((2, 4), -np.inf), grad=np.sin)
