@@ -191,12 +191,7 @@ def clone_notes(layer: Any, clone: Any, wrt: Wrt) -> list[str]:
     """What a report of `layer` checked through its float64 `clone` says on every backend:
     the default `wrt`, fresh weights of a layer that was never built, and weights a layer
     keeps below float64 (so the numbers are only as precise as those)."""
-    notes = []
-    if wrt is None:
-        notes.append(
-            "wrt defaults to 'all' for a Keras layer: its float inputs and trainable "
-            "weights are checked"
-        )
+    notes = default_wrt_note(wrt)
     if not layer.built:
         notes.append(
             f"{type(layer).__name__} was not built: its weights are a fresh "
@@ -209,6 +204,16 @@ def clone_notes(layer: Any, clone: Any, wrt: Wrt) -> list[str]:
             "its dtype): the numbers are only as precise as those"
         )
     return notes
+
+
+def default_wrt_note(wrt: Wrt) -> list[str]:
+    """The note of a check whose `wrt` was left to the default for a Keras layer."""
+    if wrt is not None:
+        return []
+    return [
+        "wrt defaults to 'all' for a Keras layer: its float inputs and trainable weights "
+        "are checked"
+    ]
 
 
 def nothing_to_check(layer: Any) -> UsageError:

@@ -22,9 +22,11 @@ from ..._errors import UsageError
 from .._common import Wrt, describe, dtype_name, is_float, part, reject_complex, validate_point
 from .._keras import (
     advanced_seeds,
+    clone_notes,
     float64_clone,
     float64_kept,
     model_inputs,
+    nothing_to_check,
     parse_wrt,
     random_note,
     seed_paths,
@@ -51,12 +53,6 @@ def bind_keras(
     positions, params = parse_wrt(wrt, given.leaves, _is_float_input, describe)
     for i in positions:
         validate_point(given.names[i], np.asarray(given.leaves[i], dtype=np.float64))
-    notes = []
-    if wrt is None:
-        notes.append(
-            "wrt defaults to 'all' for a Keras layer: its float inputs and trainable "
-            "weights are checked"
-        )
     with jax.enable_x64(True):
         promoted = [
             jnp.asarray(np.asarray(a, dtype=np.float64)) if _is_float_input(a) else a
@@ -66,11 +62,7 @@ def bind_keras(
             clone = float64_clone(layer, given.pack(promoted), kwargs)
         trainable = [v.value for v in clone.trainable_variables]
         frozen = [v.value for v in clone.non_trainable_variables]
-    if not layer.built:
-        notes.append(
-            f"{type(layer).__name__} was not built: its weights are a fresh initialisation "
-            "of the float64 copy"
-        )
+    notes = clone_notes(layer, clone, wrt)
     named = [
         (given.names[i], np.shape(given.leaves[i]), dtype_name(given.leaves[i])) for i in positions
     ]
@@ -81,10 +73,7 @@ def bind_keras(
             for v, t in zip(source.trainable_variables, trainable, strict=True)
         ]
     if not named:
-        raise UsageError(
-            f"{type(layer).__name__} has nothing to differentiate here: no floating-point "
-            "inputs are checked and it has no trainable weights"
-        )
+        raise nothing_to_check(layer)
     leaves = leaves_of(named)
     x0 = np.concatenate(
         [np.asarray(promoted[i]).ravel() for i in positions]

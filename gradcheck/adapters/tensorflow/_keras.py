@@ -29,11 +29,9 @@ from typing import Any
 import numpy as np
 
 from ..._differentiable import Differentiable, leaves_of
-from ..._errors import UsageError
 from .._common import (
     Wrt,
     dtype_name,
-    first_line,
     reject_complex,
     retry_in_own_dtype,
     validate_point,
@@ -41,11 +39,16 @@ from .._common import (
 from .._keras import (
     ModelInputs,
     advanced_seeds,
+    autocast,
+    clone_notes,
+    default_wrt_note,
     float64_clone,
     model_inputs,
+    nothing_to_check,
     parse_wrt,
     random_note,
     seed_paths,
+    uncloned_note,
 )
 from ._flat import TensorflowFlat
 from ._tensors import describe_tf, is_float_input, tf_module, to_numpy
@@ -81,10 +84,7 @@ class KerasModel(TensorflowFlat):
                 for v, t in zip(source.trainable_variables, self._trainable, strict=True)
             ]
         if not named:
-            raise UsageError(
-                f"{type(user).__name__} has nothing to differentiate here: no "
-                "floating-point inputs are checked and it has no trainable weights"
-            )
+            raise nothing_to_check(user)
         x0 = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for _, a, _ in named])
         inputs = leaves_of(named)
         dtypes = [tf.as_dtype(leaf.dtype) if native else tf.float64 for leaf in inputs]
@@ -137,7 +137,8 @@ class KerasModel(TensorflowFlat):
             return None
         tf = tf_module()
         args = [
-            self._autocast(tf.convert_to_tensor(a)) if is_float_input(a) else a for a in self._args
+            autocast(self._user, tf.convert_to_tensor(a)) if is_float_input(a) else a
+            for a in self._args
         ]
         inputs = [args[i] for i in self.positions]
         trainable = [tf.convert_to_tensor(v) for v in self._user.trainable_variables]
@@ -151,18 +152,6 @@ class KerasModel(TensorflowFlat):
             outs = self._flat(result)
         return self._gradient(tape, outs, watched, u)
 
-    def _autocast(self, tensor: Any) -> Any:
-        """A float input in the dtype the user's layer casts its inputs to when called.
-
-        `stateless_call` skips Keras' input autocasting, so a float32 layer given float64
-        input would otherwise clash (a float32 kernel in a float64 conv).
-        """
-        tf = tf_module()
-        target = getattr(self._user, "input_dtype", None)
-        if not tensor.dtype.is_floating or not getattr(self._user, "autocast", True) or not target:
-            return tensor
-        return tf.cast(tensor, target)
-
 
 def bind_keras(
     layer: Any, inputs: Sequence[Any], kwargs: dict[str, Any], wrt: Wrt
@@ -175,12 +164,6 @@ def bind_keras(
     positions, params = parse_wrt(wrt, given.leaves, is_float_input, describe_tf)
     for i in positions:
         validate_point(given.names[i], np.asarray(to_numpy(given.leaves[i]), dtype=np.float64))
-    notes: list[str] = []
-    if wrt is None:
-        notes.append(
-            "wrt defaults to 'all' for a Keras layer: its float inputs and trainable "
-            "weights are checked"
-        )
     promoted = [
         tf.cast(tf.convert_to_tensor(a), tf.float64) if is_float_input(a) else a
         for a in given.leaves
@@ -188,25 +171,11 @@ def bind_keras(
 
     def in_float64() -> Differentiable:
         clone = float64_clone(layer, given.pack(promoted), kwargs)
-        if not layer.built:
-            notes.append(
-                f"{type(layer).__name__} was not built: its weights are a fresh "
-                "initialisation of the float64 copy"
-            )
-        low = sorted({str(v.dtype) for v in clone.weights} - {"float64"})
-        if low:
-            notes.append(
-                f"the float64 copy still holds {', '.join(low)} weights (a layer fixes "
-                "its dtype): the numbers are only as precise as those"
-            )
+        notes = clone_notes(layer, clone, wrt)
         return KerasModel(layer, clone, given, kwargs, positions, params, notes, native=False)
 
     def in_own_dtype(error: Exception) -> Differentiable:
-        notes.append(
-            f"{type(layer).__name__} could not be copied to float64 "
-            f"({first_line(error, 3)}): it is checked in its own dtype, through "
-            "stateless_call (the model is not modified)"
-        )
+        notes = [*default_wrt_note(wrt), uncloned_note(layer, error)]
         return KerasModel(layer, layer, given, kwargs, positions, params, notes, native=True)
 
     # Any failure of a built model's copy: the user's own errors re-raise from the native run.

@@ -36,6 +36,7 @@ from .._keras import (
     advanced_seeds,
     autocast,
     clone_notes,
+    default_wrt_note,
     float64_clone,
     float64_kept,
     is_keras_layer,
@@ -170,7 +171,7 @@ def bind_keras(
             # A differentiable cast: autograd carries the float64 point into the user's dtype.
             return run([p.to(t.dtype) for p, t in zip(pieces, originals, strict=True)])[0]
 
-        notes = [uncloned_note(layer, error)]
+        notes = [*default_wrt_note(wrt), uncloned_note(layer, error)]
         drawn = _drawn(layer, run, [t.detach() for t in originals], checked)
         if drawn:
             notes.append(random_note(layer, drawn))
