@@ -21,20 +21,27 @@ print("verdict", report.verdict)
 
 
 def _on_a_terminal() -> str:
-    """Everything the script writes to a pseudo-terminal (stdout and stderr)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the script, with the terminal as its stdout and stderr
-        os.execv(sys.executable, [sys.executable, "-c", SCRIPT])
+    """Everything the script writes to a pseudo-terminal (its stdout and stderr).
+
+    subprocess, not pty.fork: os.fork in a process that has loaded JAX warns (and the suite
+    turns warnings into errors), while subprocess starts the child without Python's fork.
+    """
+    main, child_end = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], stdin=child_end, stdout=child_end, stderr=child_end
+    )
+    os.close(child_end)
     chunks = []
     while True:
         try:
-            data = os.read(fd, 4096)
+            data = os.read(main, 4096)
         except OSError:  # the child closed the terminal
             break
         if not data:
             break
         chunks.append(data)
-    os.waitpid(pid, 0)
+    child.wait(timeout=120)
+    os.close(main)
     return b"".join(chunks).decode(errors="replace")
 
 
