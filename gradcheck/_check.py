@@ -25,7 +25,7 @@ from ._compare import NOISE_SAFETY, SAFETY
 from ._differentiable import Differentiable
 from ._errors import ForeignOutputError, GradientError, UsageError
 from ._options import Options, validate
-from ._orders import check_orders
+from ._orders import Orders, check_orders
 from ._plan import plan
 from ._preflight import dtype_audit, preflight
 from ._results import CheckResult, Report, Tolerance, worst_verdict
@@ -239,7 +239,7 @@ def _run(
             + "; ".join(done.notes)
         )
     extra = [
-        undefined_grad(target) if "undefined_grad" in options.checks else None,
+        undefined_grad(target) if "undefined_grad" in options.checks and _ran(done) else None,
         batched_grad(target, rng) if "batched_grad" in options.checks else None,
     ]
     audit, audit_note = dtype_audit(target, rng) if "dtype" in options.checks else (None, None)
@@ -247,6 +247,12 @@ def _run(
         [*done.checks, *(c for c in (*extra, audit) if c is not None)],
         (*planned, *done.notes, *done.current.notes, *([audit_note] if audit_note else [])),
     )
+
+
+def _ran(done: Orders) -> bool:
+    """Whether the backward ran at the point: where it raised (a vjp finding without entries),
+    running it with undefined output gradients has nothing to add."""
+    return not any(c.kind == "vjp" and c.entries == 0 and c.verdict != "pass" for c in done.checks)
 
 
 def assert_grad(fn: Callable[..., Any], *inputs: Any, **options: Any) -> Report:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._compare import Numbers
 from ._differentiable import Differentiable, Leaf, Unsupported, locate
+from ._errors import UsageError
 from ._fd import LARGEST_START, Estimates, exact_directions
 from ._judge import (
     Context,
@@ -132,6 +133,10 @@ def _analytic(
         except Unsupported as why:
             notes.append(f"reverse mode not checked: {why}")
             failed += [r for r in [ctx.missing("reverse", why)] if r]
+        except UsageError:  # a hand-written derivative of the wrong shape: the user's to fix
+            raise
+        except Exception as error:  # the user's backward, at the user's point
+            failed.append(ctx.backward_raised(error))
     if "forward" in routes:
         try:
             analytic["forward"] = fn.jvps(fn.x0, v)  # (k, m)

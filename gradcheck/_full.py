@@ -13,6 +13,7 @@ import numpy as np
 
 from ._compare import Numbers
 from ._differentiable import Differentiable, Unsupported
+from ._errors import UsageError
 from ._fast import fast
 from ._fd import Coordinates, Estimates, chunk_size
 from ._judge import (
@@ -56,6 +57,10 @@ def _analytic(ctx: Context, notes: list[str], failed: list[CheckResult]) -> dict
         except Unsupported as why:
             notes.append(f"reverse mode not checked: {why}")
             failed += [r for r in [ctx.missing("reverse", why)] if r]
+        except UsageError:  # a hand-written derivative of the wrong shape: the user's to fix
+            raise
+        except Exception as error:  # the user's backward, at the user's point
+            failed.append(ctx.backward_raised(error))
     if "forward" not in routes:
         return analytic
     if fn.n > FORWARD_FULL_LIMIT:

@@ -37,6 +37,13 @@ from ._results import CheckResult, Kind, Tolerance
 from ._taylor import review
 
 COTANGENT_SCALE = 1.7
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 NOISE_SIGMAS = 3.0
 
 Route = Literal["reverse", "forward"]
@@ -80,6 +87,27 @@ class Context:
         mode = "reverse" if route == "reverse" else "forward"
         message = f"{mode} mode was asked for (checks={self.kinds!r}) but is not available: {why}"
         return CheckResult(kind, "fail", message, order=self.order, cause=message)
+
+    def backward_raised(self, error: Exception) -> CheckResult:
+        """Reverse mode raised at the user's own point on the float64 copy.
+
+        A fail when the user's own dtype raises too, or is float64 already: their gradient
+        cannot be computed. Inconclusive when only the float64 copy cannot run it (torch's
+        float64 CPU conv_transpose2d backward refuses the permuted kernel Keras passes).
+        """
+        what = f"{type(error).__name__}: {_first_line(error)}"
+        try:
+            own = self.fn.native_vjp(np.ones(self.fn.m))
+        except Exception:  # the user's own gradient raises as well
+            own = None
+        if own is None:
+            message = f"the backward raised at the point ({what})"
+            return CheckResult("vjp", "fail", message, order=self.order, cause=message)
+        message = (
+            f"reverse mode not checked: the backward raised on the float64 copy ({what}) but "
+            "not in the user's dtype, so the derivatives could not be compared"
+        )
+        return CheckResult("vjp", "inconclusive", message, order=self.order)
 
     def differences(
         self, directions: Directions, level: np.ndarray, least: np.ndarray

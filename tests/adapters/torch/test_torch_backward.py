@@ -264,3 +264,42 @@ def test_scatter_reduce_prod_skips_forward_mode() -> None:
     report = gc.check(fn, randn(4) + 2)
     assert report.verdict == "pass", report
     assert "forward mode is not implemented" in str(report)
+
+
+class RaisingBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Any) -> Any:
+        return x * 2
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        raise ValueError("my backward is broken")
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_a_backward_that_raises_is_a_failure_not_a_traceback(mode: str, dtype: Any) -> None:
+    report = gc.check(RaisingBackward.apply, torch.randn(3, dtype=dtype), mode=mode)
+    assert report.verdict == "fail", report
+    assert "the backward raised at the point (ValueError: my backward is broken)" in str(report)
+
+
+class NoFloat64Backward(torch.autograd.Function):
+    """A backward that only runs in float32, like torch's float64 CPU conv_transpose2d
+    backward on the permuted kernel Keras passes ("grad_weight needs to be contiguous")."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any) -> Any:
+        return x * 2
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        if grad.dtype == torch.float64:
+            raise RuntimeError("not implemented for float64")
+        return grad * 2
+
+
+def test_a_backward_that_raises_only_on_the_float64_copy_is_inconclusive() -> None:
+    report = gc.check(NoFloat64Backward.apply, torch.randn(3, dtype=torch.float32))
+    assert report.verdict == "inconclusive", report
+    assert "raised on the float64 copy (RuntimeError: not implemented for float64)" in str(report)
