@@ -148,6 +148,18 @@ def _analytic(
     return analytic, reverse_rows
 
 
+def _reverse_scale(rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The terms each ⟨Jᵀu, v⟩ was computed from (Note: Error budget in `_compare`): Σ|g·v|,
+    and at least the largest entry of Jᵀu on any input, as full mode takes the check's
+    largest entry. A probe of a leaf whose derivative is 0 in exact arithmetic otherwise
+    weighs the backward's rounding against itself (layer_norm's weight at a normalised
+    shape of 1, where torch's backward returns 8e-16 beside O(1) bias derivatives)."""
+    terms = np.abs(rows * v).sum(axis=1)
+    largest = float(np.max(np.abs(rows), initial=0.0, where=np.isfinite(rows)))
+    scale: np.ndarray = np.maximum(terms, largest)[:, None]
+    return scale
+
+
 def fast(
     ctx: Context, routes: tuple[Route, ...] | None = None
 ) -> tuple[list[CheckResult], list[str]]:
@@ -182,7 +194,7 @@ def fast(
     for route, a in analytic.items():
         entries = _Projections(route, v, u, names, fn.outputs, a.shape[1])
         reverse = route == "reverse" and reverse_rows is not None
-        scale = np.abs(reverse_rows * v).sum(axis=1)[:, None] if reverse else None
+        scale = None if reverse_rows is None or not reverse else _reverse_scale(reverse_rows, v)
         conditioning = total[:, None] if reverse else None
         judged, comparison = judge(
             ctx,

@@ -124,3 +124,16 @@ def test_torch_log_cosh_near_zero_passes_in_both_modes(x):
     for mode in ("full", "fast"):
         report = gc.check(lambda t: torch.log(torch.cosh(t)).sum(), point, mode=mode)
         assert report.verdict == "pass", report
+
+
+def test_torch_layer_norm_over_one_element_passes_in_fast_mode():
+    """OpInfo's layer_norm samples with normalized_shape (1,): the weight's derivative is 0
+    exactly and torch's backward returns 8e-16 beside O(1) bias derivatives; fast mode once
+    weighed that rounding against itself."""
+    torch = pytest.importorskip("torch")
+    x, w, b = (torch.tensor([v], dtype=torch.float64) for v in (0.3, -4.827, -7.5824))
+    for mode in ("full", "fast"):
+        report = gc.check(
+            lambda x, w, b: torch.nn.functional.layer_norm(x, (1,), w, b), x, w, b, mode=mode
+        )
+        assert report.verdict == "pass", report
