@@ -1,8 +1,9 @@
 """What a check will cost, decided before it runs: the budget, and a word on long checks.
 
-Full mode spends about EVALUATIONS_PER_COORDINATE evaluations per input coordinate and order;
-a user who set `max_evaluations` gets fast mode (cost independent of the size) instead of a
-check past the budget, and a check that will plainly take long says so up front with a hint,
+Full mode spends about EVALUATIONS_PER_COORDINATE evaluations per input coordinate and order,
+and holds dense (m, n) Jacobians. A user who set `max_evaluations` gets fast mode (cost
+independent of the size) instead of a check past the budget, as does a check whose Jacobians
+would not fit in memory; a check that will plainly take long says so up front with a hint,
 rather than running silently for minutes (n = 1e5 ran past 120 s unannounced), and shows its
 progress on a terminal (`_progress`).
 """
@@ -10,6 +11,7 @@ progress on a terminal (`_progress`).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import replace
 from typing import NamedTuple
@@ -20,6 +22,8 @@ from ._differentiable import Differentiable
 from ._options import Options
 
 EVALUATIONS_PER_COORDINATE = 8  # measured mean on the families: 6 to 8, retries included
+FULL_ARRAYS = 32  # (m, n) float64 arrays full mode holds at once: ~27 measured (slice_scatter)
+MEMORY_SHARE = 0.25  # of this machine's memory, the most a full check may plan to hold
 LONG_SECONDS = 10.0
 TIMED_POINTS = 8
 TIMED_FROM = 256  # coordinates below which a check is quick whatever f costs
@@ -60,8 +64,25 @@ def plan(options: Options, target: Differentiable) -> Plan:
             f"{options.max_evaluations}"
         )
         return Plan(replace(options, mode="fast"), tuple(notes))
+    held, memory = FULL_ARRAYS * 8 * target.m * target.n, _memory()
+    if held > MEMORY_SHARE * memory:
+        notes.append(
+            f"checked in fast mode: full mode would hold {target.m}x{target.n} Jacobians, "
+            f"about {held / 2**30:.0f} GiB, past {MEMORY_SHARE:.0%} of this machine's "
+            f"{memory / 2**30:.0f} GiB (OpInfo's slice_scatter with n = 12000 was killed for "
+            "memory); pass fewer inputs with wrt= to check them entry by entry"
+        )
+        return Plan(replace(options, mode="fast"), tuple(notes))
     long = target.n >= TIMED_FROM and _announce_if_long(target, needed)
     return Plan(options, tuple(notes), needed if long else None)
+
+
+def _memory() -> float:
+    """This machine's physical memory in bytes (a generous 16 GiB where it cannot be read)."""
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):  # not POSIX
+        return 16.0 * 2**30
 
 
 def _announce_if_long(target: Differentiable, needed: int) -> bool:

@@ -141,3 +141,16 @@ def test_round_off_that_changes_from_call_to_call_is_noise_not_nondeterminism():
     report = gc.check(Jittery(1e-16), X, grad=np.cos)
     assert any("folded into the noise budget" in note for note in report.notes)
     assert gc.check(Jittery(1e-6), X, grad=np.cos).verdict == "nondeterministic"
+
+
+def test_a_full_check_past_the_memory_share_runs_in_fast_mode(monkeypatch):
+    """OpInfo's slice_scatter (n = 12000, m = 8000) was killed for memory in full mode."""
+    import gradcheck._plan as planning
+
+    monkeypatch.setattr(planning, "MEMORY_SHARE", 1e-9)  # instead of a 10 GB Jacobian
+    report = gc.check(
+        lambda x: np.sin(x), np.linspace(0.1, 1.0, 50), jacobian=lambda x: np.diag(np.cos(x))
+    )
+    assert report.mode == "fast"
+    assert report.verdict == "pass", report
+    assert any("would hold 50x50 Jacobians" in note for note in report.notes)
