@@ -137,3 +137,15 @@ def test_torch_layer_norm_over_one_element_passes_in_fast_mode():
             lambda x, w, b: torch.nn.functional.layer_norm(x, (1,), w, b), x, w, b, mode=mode
         )
         assert report.verdict == "pass", report
+
+
+def test_torch_roll_of_a_scalar_under_vmap_is_caught_and_looped():
+    """torch.func.vmap of torch.roll on a 0-d tensor rolls across the batch (OpInfo roll[16]):
+    fast mode read the permuted values as a sign flip. vmap is trusted only once a batch of
+    distinct points agrees with plain evaluations at both ends."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(1.304, dtype=torch.float64)
+    for mode in ("full", "fast"):
+        report = gc.check(lambda t: torch.roll(t, 10) * t.sin(), x, mode=mode)
+        assert report.verdict == "pass", report
+        assert any("vmap disagreed with a plain evaluation" in note for note in report.notes)
