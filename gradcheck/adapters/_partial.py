@@ -7,8 +7,9 @@ Most checked arrays are one leaf each. Two kinds are not, in every framework ali
 - an array with entries that are not finite (a -inf attention mask, NaN padding) is a
   `PartialLeaf` of its finite entries only (issue #11.4): the others are held at their values,
   get no tangent and no difference step, and a note names them. The verdict is about the
-  finite entries. An array with no finite entry at all is refused: nothing in it can be
-  checked, which is most likely a mistake (it can be left out with `wrt=`).
+  finite entries. An array with no finite entry at all is held whole, like an empty one
+  (noted): nothing in it can be checked, and torch's checker passes such inputs too
+  (`_safe_softmax` with every position masked).
 
 `Placement` does this bookkeeping in NumPy, once for every adapter. An adapter rebuilds its own
 arrays from leaf parts (`Placement.arrays`, or `place` and `assemble` per leaf) with its
@@ -136,9 +137,6 @@ class Placement:
         shapes: per array, its whole shape.
         x0: the point, as float64.
         notes: what the report should say (empty arrays, entries held constant).
-
-    Raises:
-        UsageError: an array none of whose entries is finite.
     """
 
     def __init__(self, named: Sequence[tuple[str, np.ndarray, str]]) -> None:
@@ -155,11 +153,10 @@ class Placement:
             finite = np.isfinite(array).ravel()
             if not array.size:  # nothing to differentiate in it, but the others still count
                 self.notes.append(f"{name} is empty (shape {array.shape})")
-            elif not finite.any():
-                raise UsageError(
-                    f"{name} has no finite entry ({_listing(array, finite)}): derivatives "
-                    "can only be checked at finite points, and entries that are not are held "
-                    "constant, so nothing in it can be checked; leave it out with wrt="
+            elif not finite.any():  # like an empty array: nothing in it to differentiate
+                self.notes.append(
+                    f"{name} has no finite entry ({_listing(array, finite)}): all held "
+                    "constant, nothing in it is checked (torch's checker passes such inputs too)"
                 )
             elif not finite.all():
                 self.notes.append(_held_note(name, array, finite))

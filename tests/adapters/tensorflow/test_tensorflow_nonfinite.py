@@ -81,7 +81,9 @@ def test_nan_entries_and_a_hand_written_gradient_read_on_the_finite_ones() -> No
     assert gc.check(fn, x, grad=lambda x: 1.01 * tf.cos(x)).verdict == "fail"
 
 
-def test_an_input_with_no_finite_entry_is_refused_with_the_way_out() -> None:
+def test_an_input_with_no_finite_entry_is_held_whole_and_noted() -> None:
     mask = tf.constant(np.full((2, 4), -np.inf))
-    with pytest.raises(gc.UsageError, match=r"input\[1\] has no finite entry.*wrt="):
-        gc.check(masked_softmax, randn(2, 4), mask)
+    fn = lambda x, m: tf.reduce_sum(tf.sin(x)) + tf.reduce_sum(tf.exp(m))  # noqa: E731
+    report = gc.check(fn, randn(2, 4), mask)
+    assert report.verdict == "pass", report
+    assert "input[1] has no finite entry" in str(report)
