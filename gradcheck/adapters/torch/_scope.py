@@ -39,7 +39,7 @@ class RandomStream:
     def active(self) -> Iterator[None]:
         import torch
 
-        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+        cuda = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]  # False without CUDA
         user = torch.get_rng_state()
         user_cuda = torch.cuda.get_rng_state_all() if cuda else None
         if self._state is not None:
