@@ -28,6 +28,7 @@ from ._options import Options, validate
 from ._orders import Orders, check_orders
 from ._plan import plan
 from ._preflight import dtype_audit, preflight
+from ._progress import progress
 from ._results import CheckResult, Report, Tolerance, worst_verdict
 from ._user_derivatives import UserDerivatives, UserFn
 from .adapters import Adapter, get_adapter
@@ -229,9 +230,10 @@ def _run(
         options = replace(options, nondet_tol=jitter)
     s0 = source.value(source.x0) if surrogate else f0
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, options.atol, options.rtol)
-    done = check_orders(
-        target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate, long=long
-    )
+    with progress(long, f"gradcheck: {target.n} coordinates") as advance:
+        done = check_orders(
+            target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate, advance=advance
+        )
     if not done.checks:
         raise UsageError(
             f"there is no analytic derivative to check ({target.framework}): pass grad=, "

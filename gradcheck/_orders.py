@@ -19,7 +19,7 @@ from ._full import full
 from ._guard import Guarded
 from ._judge import Context, Route
 from ._options import Options
-from ._progress import Advance, Counted, progress
+from ._progress import Advance, Counted
 from ._results import CheckResult, Tolerance, worst_verdict
 
 
@@ -45,30 +45,14 @@ def check_orders(
     tolerance: Tolerance,
     rng: np.random.Generator,
     surrogate: bool,
-    long: int | None = None,
+    advance: Advance | None = None,
 ) -> Orders:
     """Check orders 1 … options.order of target against differences of source.
 
     `values` are (target, source) at the point; `surrogate` says that source is a declared
     surrogate (then order 1 is a "surrogate" check and target itself tells whether the
-    override is in effect); `long`, the evaluations a long check expects (a progress bar on
-    a terminal).
+    override is in effect); `advance` counts every numeric evaluation (a progress bar).
     """
-    with progress(long, f"gradcheck: {target.n} coordinates") as advance:
-        return _climb(target, source, values, options, tolerance, rng, surrogate, advance)
-
-
-def _climb(
-    target: Differentiable,
-    source: Differentiable,
-    values: tuple[np.ndarray, np.ndarray],
-    options: Options,
-    tolerance: Tolerance,
-    rng: np.random.Generator,
-    surrogate: bool,
-    advance: Advance | None,
-) -> Orders:
-    """`check_orders`, with every numeric evaluation counted by `advance` (if any)."""
     done = Orders([], [], target)
     numeric_source, (c0, cs0) = source, values
     for k in range(1, options.order + 1):
