@@ -6,13 +6,11 @@ and report back as JSON lines.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tests.adapters._keras_script import run_keras_script
 
 pytest.importorskip("jax")
 pytest.importorskip("keras")
@@ -73,13 +71,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict[str, object]]:
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return {str(line["case"]): line for line in lines}
+    return run_keras_script(SCRIPT, "jax", timeout=600)
 
 
 @pytest.mark.parametrize("case", ["inputs", "params", "all", "order2"])

@@ -6,13 +6,11 @@ and report back as JSON lines.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tests.adapters._keras_script import run_keras_script
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")
@@ -110,13 +108,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict[str, object]]:
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return {str(line["case"]): line for line in lines}
+    return run_keras_script(SCRIPT, "torch", timeout=900)
 
 
 def _notes(result: dict[str, object]) -> list[str]:
