@@ -7,14 +7,25 @@ bars back. `derivative` is the engine on its own, for users.
 
 from .derivative import Derivative, derivative
 from .estimate import chunk_size, directional, fixed_step, thorough
-from .ladder import Coordinates, Directions, Estimates, estimate, exact_directions, start_steps
-from .noise import measure_noise
+from .ladder import (
+    HIDDEN_UNIT,
+    Coordinates,
+    Directions,
+    Estimates,
+    estimate,
+    exact_directions,
+    sizes,
+    start_steps,
+)
+from .noise import NOISE_SIGMAS, measure_noise
 from .policy import DEFAULT, LARGEST_START, THOROUGH, Ladder
 from .stencils import FiniteDifference, backward, central, forward
 
 __all__ = [
     "DEFAULT",
+    "HIDDEN_UNIT",
     "LARGEST_START",
+    "NOISE_SIGMAS",
     "THOROUGH",
     "Coordinates",
     "Derivative",
@@ -32,6 +43,7 @@ __all__ = [
     "fixed_step",
     "forward",
     "measure_noise",
+    "sizes",
     "start_steps",
     "thorough",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._differentiable import Differentiable
 from .ladder import Directions, Estimates, estimate, points_along
+from .noise import NOISE_SIGMAS, local_noise
 from .policy import DEFAULT, THOROUGH, Ladder
 from .stencils import central
 
@@ -96,7 +97,12 @@ def thorough(
     function, and where the smaller steps disagree with it (a staircase straddled, a kink
     nearby, a false plateau) the larger step has left the scale on which f is smooth.
     """
-    runs = [_chunked(fn, f0, directions, policy=p, noise_level=noise_level) for p in THOROUGH]
+    # The contested directions' own noise (Note: Flat rows in `ladder`: rounding at an
+    # intermediate's scale that the check's one measurement can miss).
+    level = NOISE_SIGMAS * local_noise(fn, f0, directions)
+    if noise_level is not None:
+        level = np.maximum(level, noise_level)
+    runs = [_chunked(fn, f0, directions, policy=p, noise_level=level) for p in THOROUGH]
     values = np.stack([r.value for r in runs])  # (starts, d, m)
     errors = np.stack([r.error for r in runs])
     steps = np.stack([r.step for r in runs])  # (starts, d)

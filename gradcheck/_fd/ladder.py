@@ -57,6 +57,18 @@ Note: Exact steps
     multiple of its coordinate's ulp for all the steps a ladder can reach; the checker uses
     the nudged direction on the analytic side too.
 
+Note: Flat rows
+    A row whose samples are bit-identical to f(x) says only that f changed by less than its
+    rounding quantum, and that quantum can be far above eps·|f|: a cross-entropy loss near 0
+    is log(1 + e) with 1 + e rounded to multiples of eps, so f ≈ 3e-14 moves in steps of
+    2e-16 (OpInfo linear_cross_entropy, reduction="none"), and a step of 2e-4 sees nothing
+    where the slope is 3e-14. Counted with eps·|f| as its noise, such a row "proves" a
+    derivative of 0 ± 1e-24 and outranks every honest estimate at larger steps. So a flat
+    row's round-off is taken at the scale of an intermediate of size HIDDEN_UNIT (as for
+    the hidden resolution of measured noise, `noise`): it still tells a constant f from a
+    slope that would have moved f visibly (floor between its jumps against a
+    straight-through gradient of 1), but no longer outranks the rows where f moved.
+
 Note: Kink detection
     For first derivatives with a central stencil the same samples give the jump between the
     one-sided slopes, J(h) = (g(h) - 2·g(0) + g(-h)) / h. For a smooth g, J(h) ≈ h·g''(0)
@@ -324,6 +336,9 @@ class _Tableaux:
         hk = self.h[ok] ** self.q
         est = (np.einsum("apm,p->am", s, self.weights) + self.center_weight * self.f0) / hk[:, None]
         scale = np.maximum(np.abs(s).max(axis=1), np.abs(self.f0))
+        # Not one bit changed: f may be rounded at an intermediate's scale (Note: Flat rows).
+        flat = (s == self.f0).all(axis=1)
+        scale = np.where(flat, np.maximum(scale, HIDDEN_UNIT), scale)
         per_value = self.policy.noise_ulps * self.eps_f * scale
         if self.noise_level is not None:
             per_value = per_value + self.noise_level[ok]
@@ -475,9 +490,12 @@ class _Tableaux:
                 self.f0,
                 self.best_step,
                 self.policy,
+                self.noise_level,
             )
             kink = np.where(self.discontinuous(), np.inf, kink)
-        noise = np.where(self.best_err <= self.floor, self.floor, 0.0)
+        # A tableau error within NOISE_LIKE of the round-off model is what two noisy rows
+        # differ by: noise too (Note: Round-off), not truncation.
+        noise = np.where(self.best_err <= NOISE_LIKE * self.floor, self.best_err, 0.0)
         return Estimates(
             self.best, self.best_err, self.best_step, kink, self.nonfinite, noise, self.evaluations
         )
@@ -491,6 +509,7 @@ def _kinks(
     f0: np.ndarray,
     step: np.ndarray,
     policy: Ladder,
+    noise_level: np.ndarray | None,
 ) -> np.ndarray:
     """The slope jump where the last three rows show a constant one, else 0.
 
@@ -502,7 +521,10 @@ def _kinks(
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = jumps[:, 1:] / jumps[:, :-1]
     constant = ((ratios > 0.8) & (ratios < 1.25)).all(axis=1)
-    noise = policy.noise_ulps * eps_f * 4 * np.abs(f0)[None, :] / step[:, None]
+    per_value = policy.noise_ulps * eps_f * np.abs(f0)[None, :]
+    if noise_level is not None:  # measured noise: a staircase of rounding is not a kink
+        per_value = per_value + noise_level
+    noise = 4 * per_value / step[:, None]
     significant = (np.abs(last) > policy.kink_significance * noise) & (
         np.abs(last) > 1e-6 * np.abs(np.nan_to_num(best))
     )
@@ -562,6 +584,12 @@ def exact_directions(
     )
     return snapped
 
+
+HIDDEN_UNIT = 1.0
+"""The size of an intermediate whose rounding a flat row cannot rule out (Note: Flat rows)."""
+
+NOISE_LIKE = 2.0
+"""A tableau error up to this many times the noise model's is counted as noise."""
 
 RESTART_SCALE = 1e-3
 """Entries below this fraction of their direction's largest estimate do not restart a ladder."""

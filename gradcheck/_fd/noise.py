@@ -40,7 +40,14 @@ from typing import NamedTuple
 import numpy as np
 
 from .._differentiable import Differentiable
-from .ladder import exact_directions, sizes, start_steps
+from .ladder import (
+    HIDDEN_UNIT,
+    Coordinates,
+    Directions,
+    exact_directions,
+    sizes,
+    start_steps,
+)
 
 POINTS = 9
 LEVELS = 6
@@ -121,3 +128,47 @@ def _sigma(table: np.ndarray, strict: bool) -> np.ndarray:
                 break
     sigma_f: np.ndarray = result * unit
     return sigma_f
+
+
+LOCAL_SPACINGS = (2.0**-10, 2.0**-14)
+"""The spacings of `local_noise`, relative to the size of x along each direction (times 1.1,
+so not a power of two): wide enough for f to move by several quanta of an intermediate."""
+
+NOISE_SIGMAS = 3.0
+"""Standard deviations of measured noise that the ladders' noise level counts."""
+
+
+LOCAL_ULPS = 16.0
+"""The most rounding `local_noise` credits: this many ulps of an intermediate the size of
+HIDDEN_UNIT or of f, whichever is larger. A table that varies more straddles a jump."""
+
+
+def local_noise(fn: Differentiable, f0: np.ndarray, directions: Directions) -> np.ndarray:
+    """σ of f's round-off per (direction, output), measured along each direction (strictly:
+    0 where a table is not plainly noise). Costs 2·POINTS evaluations per direction.
+
+    The check's one measurement (`measure_noise`) looks along a single direction at a spacing
+    of 2^-20, where a value rounded at an intermediate's scale can move by a whole number of
+    quanta per point and look smooth (a cross-entropy near 0: log(1 + e) with 1 + e rounded
+    to eps). Contested entries are worth a look of their own, at coarser spacings that are
+    not powers of two. Rounding looks the same at both; a table that straddles a jump of a
+    staircase does not, so the smaller of the two counts, and never more than LOCAL_ULPS of
+    the largest intermediate that could hide (floor at 1234.56 seen at a spacing of 1: its
+    jumps are not round-off, and counted as such they would push the ladder to steps where
+    the staircase looks linear).
+    """
+    dense = directions.dense() if isinstance(directions, Coordinates) else directions
+    offsets = np.arange(1, POINTS + 1)
+    sigma = np.full((len(directions), fn.m), np.inf)
+    for spacing in LOCAL_SPACINGS:
+        steps = start_steps(fn.x0, directions, spacing) * 1.1
+        points = fn.x0[None, None, :] + (
+            steps[:, None, None] * offsets[None, :, None] * dense[:, None, :]
+        )
+        tables = fn.values(points.reshape(-1, fn.n)).reshape(len(directions), POINTS, fn.m)
+        for k, table in enumerate(tables):
+            seen = _sigma(table, strict=True) if np.isfinite(table).all() else 0.0
+            sigma[k] = np.minimum(sigma[k], seen)
+    most = LOCAL_ULPS * fn.eps * np.maximum(np.abs(f0), HIDDEN_UNIT)
+    capped: np.ndarray = np.minimum(sigma, most[None, :])
+    return capped

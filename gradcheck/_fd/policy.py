@@ -61,7 +61,7 @@ DEFAULT = Ladder()
 
 THOROUGH = (
     *(Ladder(start_factor=s, rtol=1e-14) for s in (1.0, 0.1, 0.01, 0.001)),
-    *(Ladder(start_factor=s, rtol=1e-14, absolute=True) for s in (2.0**-4, 2.0**-10)),
+    *(Ladder(start_factor=s, rtol=1e-14, absolute=True) for s in (1.0, 2.0**-4, 2.0**-10)),
 )
 """The second look at contested entries: ladders from four starts relative to |x|, one to
 four decades apart, and two in absolute units for where |x| is far below the length scale."""
