@@ -85,6 +85,8 @@ class Comparison:
     kinked: np.ndarray
     unresolved: np.ndarray
     limited: np.ndarray | None = None  # round-off limited and using much of their budget
+    rounding: np.ndarray | None = None  # the analytic side's share of `allowed`
+    noisy: np.ndarray | None = None  # unresolved because the analytic side is rounding noise
 
     @property
     def contested(self) -> np.ndarray:
@@ -115,6 +117,7 @@ def compare(
     tolerance: Tolerance,
     scale: np.ndarray | None = None,
     conditioning: np.ndarray | None = None,
+    analytic_noise: np.ndarray | None = None,
 ) -> Comparison:
     """Judge each entry against the error budget (Note: Error budget).
 
@@ -131,6 +134,8 @@ def compare(
     rounding = ROUNDING_ULPS * eps_a * np.abs(analytic) + SCALE_ULPS * eps_a * scale
     if conditioning is not None:
         rounding = rounding + CONDITIONING_ULPS * eps_a * conditioning / tolerance.safety
+    if analytic_noise is not None:
+        rounding = rounding + analytic_noise
     with np.errstate(invalid="ignore", over="ignore"):
         allowed = (
             tolerance.safety * (np.maximum(bound - noise, 0.0) + rounding)
@@ -161,7 +166,19 @@ def compare(
             & (noise >= 0.5 * bound)
             & (np.abs(analytic - numeric) > allowed / ROUND_OFF_REVIEW)
         )
-        return Comparison(allowed, mismatch, nonfinite, kinked, unresolved, limited)
+        noisy = None
+        if analytic_noise is not None:  # unresolved by the measured noise, not the numbers
+            noisy = unresolved & (tolerance.safety * analytic_noise >= 0.5 * own)
+        return Comparison(
+            allowed,
+            mismatch,
+            nonfinite,
+            kinked,
+            unresolved,
+            limited,
+            tolerance.safety * rounding,
+            noisy,
+        )
 
 
 def summarise(
@@ -338,6 +355,14 @@ def _message(
             f"{int(result.kinked.sum())} of {total} entries sit on a kink: one-sided slopes "
             f"differ by up to {float(np.max(np.abs(kink))):.3g} (relu/abs at 0, a tie in "
             f"max/min); first at {at}{evidence}"
+        )
+    if result.noisy is not None and result.noisy.any():
+        return (
+            f"{int(result.unresolved.sum())} of {total} entries could not be resolved: the "
+            f"analytic derivative is rounding noise there, as large as the entries themselves "
+            f"(it changes erratically between points 1e-9 apart: the derivative code cancels "
+            f"terms far larger than its result), so a wrong value of that size could not "
+            f"show (e.g. {top.describe() if top else ''})"
         )
     return (
         f"{int(result.unresolved.sum())} of {total} entries could not be resolved: the "

@@ -31,6 +31,7 @@ from ._judge import (
     units,
 )
 from ._results import CheckResult
+from ._rounding import AnalyticAt
 
 PROBES = 3
 
@@ -98,6 +99,22 @@ class _Projections:
         else:
             suffix = f" -> {locate((Leaf('<u, J v>', (), 'float64', 0),), col)}"
         return f"{self.names[row]}{suffix}"
+
+    def at(self, fn: Differentiable) -> AnalyticAt:
+        """The entries of the probes in a mask at another point (Note: Measured analytic
+        noise in `_rounding`)."""
+
+        def at(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            entries = np.full(mask.shape, np.nan)
+            rows = np.flatnonzero(mask.any(axis=1))
+            if self.route == "reverse":
+                projected = (scaled_vjps(fn, self.u[rows], x) * self.v[rows]).sum(axis=1)
+                entries[rows] = projected[:, None]
+            else:
+                entries[rows] = fn.jvps(x, self.v[rows])
+            return entries
+
+        return at
 
     def layout(self, level: np.ndarray) -> Layout:
         return Layout(
@@ -206,6 +223,7 @@ def fast(
             spent,
             scale,
             conditioning,
+            entries.at(fn),
         )
         if ctx.reports(route):
             results += judged

@@ -29,6 +29,7 @@ from ._judge import (
     units,
 )
 from ._results import CheckResult
+from ._rounding import AnalyticAt
 
 FORWARD_FULL_LIMIT = 2048  # above this many inputs, forward mode is probed, not run per column
 
@@ -45,6 +46,23 @@ def forward_jacobian(fn: Differentiable) -> np.ndarray:
     size = chunk_size(fn, 1)
     blocks = [fn.jvps(fn.x0, units(fn.n, i, i + size)) for i in range(0, fn.n, size)]
     return np.concatenate(blocks).T
+
+
+def _recompute(fn: Differentiable, route: Route) -> AnalyticAt:
+    """The analytic Jacobian's entries in a mask at another point: the rows they sit in by
+    reverse mode, their columns by forward mode (Note: Measured analytic noise)."""
+
+    def at(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        entries = np.full(mask.shape, np.nan)
+        if route == "reverse":
+            rows = np.flatnonzero(mask.any(axis=1))
+            entries[rows] = scaled_vjps(fn, Coordinates(rows, fn.m).dense(), x)
+        else:
+            columns = np.flatnonzero(mask.any(axis=0))
+            entries[:, columns] = fn.jvps(x, Coordinates(columns, fn.n).dense()).T
+        return entries
+
+    return at
 
 
 def _analytic(ctx: Context, notes: list[str], failed: list[CheckResult]) -> dict[Route, np.ndarray]:
@@ -120,7 +138,16 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     for route, a in analytic.items():
         conditioning = np.nan_to_num(np.abs(a), nan=0.0, posinf=0.0) * np.abs(fn.x0)[None, :]
         judged, comparison = judge(
-            ctx, route, a, layout.numbers(est, every), layout, where, spent, None, conditioning
+            ctx,
+            route,
+            a,
+            layout.numbers(est, every),
+            layout,
+            where,
+            spent,
+            None,
+            conditioning,
+            _recompute(fn, route),
         )
         if ctx.reports(route):
             results += judged

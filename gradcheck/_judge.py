@@ -26,6 +26,7 @@ from ._diagnosis import likely_cause
 from ._differentiable import Differentiable, Leaf, Unsupported, locate
 from ._fd import (
     DEFAULT,
+    NOISE_SIGMAS,
     Coordinates,
     Directions,
     Estimates,
@@ -34,6 +35,7 @@ from ._fd import (
     thorough,
 )
 from ._results import CheckResult, Kind, Tolerance
+from ._rounding import AnalyticAt, analytic_noise
 from ._taylor import review
 
 COTANGENT_SCALE = 1.7
@@ -43,8 +45,6 @@ def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else ""
 
-
-NOISE_SIGMAS = 3.0
 
 Route = Literal["reverse", "forward"]
 """Which derivative of the framework a comparison checks: vector-Jacobian or Jacobian-vector."""
@@ -169,18 +169,20 @@ def v_curve(
     )
 
 
-def scaled_vjps(fn: Differentiable, us: np.ndarray) -> np.ndarray:
-    """Jᵀu for each row of us, through scaled cotangents (Note: Cotangent scaling).
+def scaled_vjps(fn: Differentiable, us: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
+    """Jᵀu at x (by default the point) for each row of us, through scaled cotangents (Note:
+    Cotangent scaling).
 
     Where the scaled cotangent would manufacture an overflow (a gradient near the float64
     maximum times 1.7), the row is taken with the plain cotangent instead: the checker must
     never turn a finite gradient into inf.
     """
+    at = fn.x0 if x is None else x
     with np.errstate(over="ignore", invalid="ignore"):
-        rows: np.ndarray = fn.vjps(fn.x0, COTANGENT_SCALE * us) / COTANGENT_SCALE
+        rows: np.ndarray = fn.vjps(at, COTANGENT_SCALE * us) / COTANGENT_SCALE
     overflowed = ~np.isfinite(rows).all(axis=1)
     if overflowed.any():
-        plain = fn.vjps(fn.x0, us[overflowed])
+        plain = fn.vjps(at, us[overflowed])
         rows[overflowed] = np.where(np.isfinite(plain), plain, rows[overflowed])
     return rows
 
@@ -255,14 +257,17 @@ def judge(
     spent: int,
     scale: np.ndarray | None = None,
     conditioning: np.ndarray | None = None,
+    recompute: AnalyticAt | None = None,
 ) -> tuple[list[CheckResult], Comparison]:
     """Compare, re-estimate contested entries, ask for second opinions, and word the result.
 
-    `scale` and `conditioning`: see `compare`.
+    `scale` and `conditioning`: see `compare`. `recompute` evaluates the analytic entries at
+    another point, to measure their round-off where the modelled budget fails them
+    (Note: Measured analytic noise in `_rounding`).
     """
     eps_a = ctx.eps_a
 
-    def compared() -> Comparison:
+    def compared(noise: np.ndarray | None = None) -> Comparison:
         return compare(
             analytic,
             numbers,
@@ -270,6 +275,7 @@ def judge(
             tolerance=ctx.tolerance,
             scale=scale,
             conditioning=conditioning,
+            analytic_noise=noise,
         )
 
     result = compared()
@@ -279,6 +285,8 @@ def judge(
         spent += second.evaluations
         numbers.assign(layout.index(which), layout.numbers(second, which))
         result = compared()
+    if result.mismatch.any() and recompute is not None:
+        result = compared(analytic_noise(ctx.fn.x0, recompute, result.mismatch))
     result, opinion = review(
         ctx.source,
         ctx.s0,

@@ -149,3 +149,48 @@ def test_torch_roll_of_a_scalar_under_vmap_is_caught_and_looped():
         report = gc.check(lambda t: torch.roll(t, 10) * t.sin(), x, mode=mode)
         assert report.verdict == "pass", report
         assert any("vmap disagreed with a plain evaluation" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_torch_rounding_garbage_of_an_exact_zero_derivative_is_not_a_failure(mode):
+    """OpInfo native_layer_norm[10] (one element, no bias) and corrcoef[2] (two observations):
+    the derivatives are exactly 0 and the differences find exactly 0, but torch's backward
+    cancels terms near 1500 (layer_norm) and returns ±1e-13. It changes erratically between
+    points 1e-9 apart: rounding, so the entry is unresolved, not wrong."""
+    torch = pytest.importorskip("torch")
+    x, w = (torch.tensor([-4.826984902407649], dtype=torch.float64) for _ in range(2))
+    layer = gc.check(lambda x, w: torch.nn.functional.layer_norm(x, (1,), w), x, w, mode=mode)
+    assert layer.verdict == "inconclusive", layer
+    assert "rounding noise" in str(layer)
+    series = torch.tensor([[0.3, -1.2], [2.0, 0.7], [-0.4, 1.9]], dtype=torch.float64)
+    assert gc.check(torch.corrcoef, series, mode=mode).verdict in ("pass", "inconclusive")
+
+
+def test_torch_a_wrong_derivative_beside_rounding_garbage_still_fails():
+    """The measured noise of the analytic side does not hide a real error: layer_norm's
+    weight derivative (exactly 0, returned as ±1e-13) plus a wrong 1e-9."""
+    torch = pytest.importorskip("torch")
+
+    class Shifted(torch.autograd.Function):
+        @staticmethod
+        def forward(x, w):
+            return torch.nn.functional.layer_norm(x, (1,), w)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(*inputs)
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            with torch.enable_grad():
+                x_, w_ = x.detach().requires_grad_(), w.detach().requires_grad_()
+                gx, gw = torch.autograd.grad(
+                    torch.nn.functional.layer_norm(x_, (1,), w_), (x_, w_), g
+                )
+            return gx, gw + 1e-9 * g
+
+    x, w = (torch.tensor([-4.826984902407649], dtype=torch.float64) for _ in range(2))
+    for mode in ("full", "fast"):
+        report = gc.check(Shifted.apply, x, w, mode=mode)
+        assert report.verdict == "fail", report
