@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Differentiable", "Leaf", "Unsupported", "leaves_of", "locate"]
+__all__ = ["AtPoint", "Differentiable", "Leaf", "Unsupported", "leaves_of", "locate"]
 
 
 class Unsupported(NotImplementedError):  # noqa: N818 - reads as "<kind> is unsupported"
@@ -89,6 +89,19 @@ def locate(leaves: Sequence[Leaf], flat_index: int) -> str:
     raise IndexError(flat_index)
 
 
+@dataclass(frozen=True, slots=True)
+class AtPoint:
+    """f(x0) as a binding evaluated it while it learned the function's structure.
+
+    Attributes:
+        single: (m,) one plain evaluation.
+        batched: (k, m) k >= 2 rows of one batched (vmapped) evaluation, each at x0.
+    """
+
+    single: np.ndarray
+    batched: np.ndarray
+
+
 class Differentiable(ABC):
     """User code as f: R^n -> R^m on float64 NumPy vectors, for the engine and the checker.
 
@@ -106,6 +119,8 @@ class Differentiable(ABC):
             (2.2e-16 unless the code itself drops to lower precision).
         notes: facts the report should state, e.g. "input[2] is an integer array: not
             differentiated".
+        at_point: evaluations at x0 the binding already made, for the preflight (None if
+            it made none): a small check's cost is the number of calls into the framework.
     """
 
     framework: ClassVar[str] = "?"
@@ -126,6 +141,7 @@ class Differentiable(ABC):
         self.eps = eps
         self.notes = notes
         self._checked_positions = positions
+        self.at_point: AtPoint | None = None
 
     @property
     def n(self) -> int:

@@ -32,12 +32,14 @@ def preflight(
     by JITTER_ULPS of f's size — multithreaded BLAS sums in a different order from call to
     call, and a batched kernel rounds differently (1e-15 on lstsq) — and by `nondet_tol`,
     legitimate nondeterminism the user declared (atomics); the largest difference seen is
-    returned, for the noise budget. Anything larger is "nondeterministic".
+    returned, for the noise budget. Anything larger is "nondeterministic". Evaluations the
+    binding already made at x0 (`at_point`) stand in for the first single and the batched
+    ones: the same evidence, three calls fewer.
     """
-    f0 = target.value(target.x0)
-    repeats = np.vstack(
-        [target.value(target.x0)[None, :], target.values(np.stack([target.x0] * 2))]
-    )
+    known = target.at_point
+    f0 = target.value(target.x0) if known is None else known.single
+    batched = target.values(np.stack([target.x0] * 2)) if known is None else known.batched
+    repeats = np.vstack([target.value(target.x0)[None, :], batched])
     with np.errstate(invalid="ignore"):
         jitter = JITTER_ULPS * target.eps * float(np.nanmax(np.abs(f0), initial=0.0))
     allowed = max(nondet_tol, jitter)

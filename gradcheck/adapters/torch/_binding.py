@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..._differentiable import Differentiable, Leaf, Unsupported, leaves_of
+from ..._differentiable import AtPoint, Differentiable, Leaf, Unsupported, leaves_of
 from ..._errors import UsageError
 from .._common import (
     Wrt,
@@ -109,8 +109,12 @@ class TorchBinding:
             structure=Structure(parts, tuple(outputs.names)),
             stream=stream,
         )
-        # Try vmap once now, so that a fallback's reason is in `notes` before anyone reads them.
-        function.values(x0[None])
+        # Try vmap once now, so that a fallback's reason is in `notes` before anyone reads them;
+        # with the structure call above, these are the preflight's evaluations at x0.
+        repeats = function.values(np.stack([x0, x0]))
+        flat_template = outputs.concat(outputs.parts(outputs.template)).detach().cpu().numpy()
+        single = np.asarray(flat_template, dtype=np.float64)
+        function.at_point = AtPoint(single, repeats)
         return function
 
     def _native(
