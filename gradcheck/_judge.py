@@ -110,12 +110,22 @@ class Context:
         return CheckResult("vjp", "inconclusive", message, order=self.order)
 
     def differences(
-        self, directions: Directions, level: np.ndarray, least: np.ndarray
+        self,
+        directions: Directions,
+        level: np.ndarray,
+        least: np.ndarray,
+        expected: tuple[np.ndarray, ...] = (),
     ) -> Estimates:
-        """The first numerical estimate along directions: adaptive, or at the user's step."""
+        """The first numerical estimate along directions: adaptive, or at the user's step.
+
+        `expected`: the analytic values along the directions (Note: Early agreement in
+        `_fd.ladder`); never for a surrogate, whose analytic side is not its derivative.
+        """
         if self.step is not None:
             return fixed_step(self.source, self.s0, directions, self.step, level)
-        return directional(self.source, self.s0, directions, level, least)
+        return directional(
+            self.source, self.s0, directions, level, least, () if self.surrogate else expected
+        )
 
     @property
     def eps_a(self) -> float:

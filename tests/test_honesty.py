@@ -240,3 +240,34 @@ def test_offsets_up_to_1e8_catch_1e6(seed):
     i = int(np.argmax(np.abs(np.cos(x))))
     report = gc.check(lambda x: c + np.sum(np.sin(x)), x, grad=perturb(np.cos, i, 1e-6))
     assert report.verdict == "fail", report
+
+
+def _forty(seed: int = 1) -> np.ndarray:
+    """Enough coordinates for the ladders to start with two rows (Note: Early agreement)."""
+    return np.random.default_rng(seed).uniform(0.5, 2.0, 40)
+
+
+def test_early_agreement_saves_the_third_row_of_a_correct_gradient():
+    report = gc.check(lambda x: np.sum(np.sin(x)), _forty(), grad=np.cos)
+    assert report.verdict == "pass", report
+    assert report.evaluations / 40 < 5  # 6 with three rows per ladder
+
+
+@pytest.mark.parametrize("delta", [1e-7, 1e-9])
+def test_early_agreement_never_hides_an_error_it_could_have_seen(delta):
+    x = _forty()
+    wrong = perturb(np.cos, 3, delta)
+    assert gc.check(lambda x: np.sum(np.sin(x)), x, grad=wrong).verdict == "fail"
+
+
+def test_early_agreement_does_not_skip_a_kink_whose_average_slope_is_claimed():
+    """relu(x)·sin(x + 1) at x = 0 with the analytic value the two-sided average (a
+    subgradient convention): both rows agree with it, but the slope jump does not halve."""
+    x = _forty()
+    x[0] = 0.0
+    report = gc.check(
+        lambda x: np.sum(np.maximum(x, 0) * np.sin(x + 1)),
+        x,
+        grad=lambda x: np.where(x > 0, np.sin(x + 1) + x * np.cos(x + 1), 0.5 * np.sin(1.0)),
+    )
+    assert report.verdict == "nondifferentiable", report

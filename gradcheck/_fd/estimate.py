@@ -33,6 +33,7 @@ def _chunked(
     policy: Ladder,
     noise_level: np.ndarray | None,
     min_start: np.ndarray | None = None,
+    expected: tuple[np.ndarray, ...] = (),
 ) -> Estimates:
     size = chunk_size(fn, 2 * policy.min_rows)  # the first rows are evaluated together
     parts = [
@@ -46,6 +47,7 @@ def _chunked(
             policy=policy,
             noise_level=None if noise_level is None else noise_level[i : i + size],
             min_start=None if min_start is None else min_start[i : i + size],
+            expected=tuple(e[i : i + size] for e in expected),
         )
         for i in range(0, len(directions), size)
     ]
@@ -68,11 +70,13 @@ def directional(
     directions: Directions,
     noise_level: np.ndarray | None = None,
     min_start: np.ndarray | None = None,
+    expected: tuple[np.ndarray, ...] = (),
 ) -> Estimates:
     """First derivatives of fn along each row of `directions`: (d, m) estimates.
 
     `noise_level` (d, m): see Note: Noise level in `ladder`; `min_start` (d,): the
-    smallest first step worth taking (`_judge.noise_aware_start`).
+    smallest first step worth taking (`_judge.noise_aware_start`); `expected` (d, m)
+    arrays: the analytic values, for Note: Early agreement in `ladder`.
     """
     return _chunked(
         fn,
@@ -81,6 +85,7 @@ def directional(
         policy=DEFAULT,
         noise_level=noise_level,
         min_start=min_start,
+        expected=expected,
     )
 
 
