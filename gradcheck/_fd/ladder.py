@@ -57,6 +57,16 @@ Note: Exact steps
     multiple of its coordinate's ulp for all the steps a ladder can reach; the checker uses
     the nudged direction on the analytic side too.
 
+Note: Kink straddle
+    A central difference whose step reaches past a kink at distance δ < h (a relu unit just
+    off zero, a max-pool tie nearby) is off by exactly half the jump in one-sided slopes,
+    J(h)/2, and so is every extrapolation built from it; in float32 code the smaller steps
+    that do not straddle are too noisy to contradict it. For a smooth function J(h) halves
+    with the step, and stays constant across a kink at x itself; where it does neither
+    between two rows, the larger row straddled a kink nearby, and its bias J/2 joins the error
+    of the estimates built from it (a third of it through one extrapolation). An entry that
+    no clean step resolves then stays unresolved instead of failing.
+
 Note: Early agreement
     Three rows are needed to prove an estimate from the differences alone (the regime test
     compares two row differences). Where the caller knows what the derivative should be (the
@@ -349,6 +359,8 @@ class _Tableaux:
             self._track_gaps(ok, s)
         new, err = self._extend(ok, est)
         too_big, jump = self._too_big(ok, s, new, est, noise)
+        if jump is not None:
+            err = self._straddled(ok, err, jump, noise)
         target = self._keep_best(ok, new, err, noise, too_big)
         if self.expected:
             self._stop_early(ok, new, noise, too_big, jump)
@@ -437,6 +449,30 @@ class _Tableaux:
             growth = np.abs(jump) / np.abs(self.jumps[ok, -1])
         bump = (np.abs(jump) > policy.kink_significance * 4 * noise) & (growth > policy.bump_growth)
         return too_big | ((r >= 1) & bump.any(axis=1)), jump
+
+    def _straddled(
+        self, ok: np.ndarray, err: np.ndarray, jump: np.ndarray, noise: np.ndarray
+    ) -> np.ndarray:
+        """Errors of this row's entries, and of the best so far, raised where the previous,
+        twice larger step straddled a kink (Note: Kink straddle)."""
+        previous = self.jumps[ok, -1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.abs(previous) / np.abs(jump)
+        # A bias raises an error bound, never a verdict: a low bar (STRADDLE_SIGMAS).
+        significant = np.abs(previous) > STRADDLE_SIGMAS * 4 * noise
+        smooth = (ratio >= 1.5) & (ratio <= 2.7)
+        at_point = (ratio >= 0.8) & (ratio <= 1.25)  # a kink at x itself: Note: Kink detection
+        straddled = significant & ~smooth & ~at_point & np.isfinite(previous)
+        bias = np.where(straddled, np.abs(previous) / 2, 0.0)
+        if not bias.any():
+            return err
+        raised: np.ndarray = err.copy()
+        if raised.shape[1] > 1:  # built from the previous row: a third of its bias
+            raised[:, 1:] = np.maximum(raised[:, 1:], bias[:, None, :] / self.factors[0])
+        earlier = (self.best_step[ok] > self.h[ok])[:, None]
+        best_err = self.best_err[ok]
+        self.best_err[ok] = np.where(earlier, np.maximum(best_err, bias), best_err)
+        return raised
 
     def _keep_best(
         self,
@@ -651,6 +687,9 @@ def exact_directions(
     )
     return snapped
 
+
+STRADDLE_SIGMAS = 4.0
+"""A slope jump this many times its round-off can testify to a kink straddled."""
 
 EARLY_DIRECTIONS = 32
 """Early agreement pays from this many directions: below it, the third row's own batched call
