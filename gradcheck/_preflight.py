@@ -33,13 +33,15 @@ def preflight(
     call, and a batched kernel rounds differently (1e-15 on lstsq) — and by `nondet_tol`,
     legitimate nondeterminism the user declared (atomics); the largest difference seen is
     returned, for the noise budget. Anything larger is "nondeterministic". Evaluations the
-    binding already made at x0 (`at_point`) stand in for the first single and the batched
-    ones: the same evidence, three calls fewer.
+    binding already made at x0 (`at_point`: its structure call and its batched vmap probe)
+    stand in for the repeats, two calls fewer; f0 itself is always a plain evaluation, the
+    path every later point takes.
     """
     known = target.at_point
-    f0 = target.value(target.x0) if known is None else known.single
+    f0 = target.value(target.x0)
     batched = target.values(np.stack([target.x0] * 2)) if known is None else known.batched
-    repeats = np.vstack([target.value(target.x0)[None, :], batched])
+    again = target.value(target.x0) if known is None else known.single
+    repeats = np.vstack([again[None, :], batched])
     with np.errstate(invalid="ignore"):
         jitter = JITTER_ULPS * target.eps * float(np.nanmax(np.abs(f0), initial=0.0))
     allowed = max(nondet_tol, jitter)

@@ -36,7 +36,8 @@ GARBAGE_SIGMAS = 4.0  # an entry within this many σ of 0 is rounding garbage
 SEED = 20261202  # the sign patterns: fixed, so a check's verdict does not depend on its seed
 
 AnalyticAt = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""(point, mask) -> the analytic entries at that point, where mask is True (others NaN)."""
+"""(point, mask) -> the analytic entries at that point: at least where mask is True (the
+rows or columns they sit in may come along; the rest is NaN)."""
 
 
 def analytic_noise(x0: np.ndarray, at: AnalyticAt, mask: np.ndarray) -> np.ndarray:

@@ -176,9 +176,9 @@ def review(
             {"where": where(int(i)), "h": test.steps, "r": test.remainders, "slope": test.slope}
         )
     shape = result.mismatch.shape
-    updated = replace(
-        result, mismatch=mismatch.reshape(shape), unresolved=unresolved.reshape(shape)
-    )
+    still = unresolved.reshape(shape)
+    noisy = None if result.noisy is None else result.noisy & still
+    updated = replace(result, mismatch=mismatch.reshape(shape), unresolved=still, noisy=noisy)
     overall = worst_verdict(verdicts)
     message = f"{len(candidates)} contested entries: " + "; ".join(lines)
     return updated, CheckResult(

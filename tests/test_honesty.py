@@ -301,3 +301,12 @@ def test_a_float32_kink_straddled_by_the_larger_steps_is_not_a_false_alarm():
     assert gc.check(f, x, grad=grad).verdict == "pass"
     wrong = gc.check(f, x, grad=lambda x: grad(x) * np.where(np.arange(8) == 1, 1.05, 1.0))
     assert wrong.verdict == "fail"
+
+
+def test_early_agreement_does_not_skip_a_symmetric_kink_where_zero_is_claimed():
+    """|x| at 0: central differences are exactly 0 and the subgradient np.sign returns is 0,
+    but the one-sided slopes are ±1 (helper review of fb19f1e: it passed from 32 inputs)."""
+    x = _forty()
+    x[:5] = 0.0
+    report = gc.check(lambda x: np.sum(np.abs(x)), x, grad=np.sign)
+    assert report.verdict == "nondifferentiable", report

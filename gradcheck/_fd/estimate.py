@@ -13,7 +13,7 @@ import numpy as np
 
 from .._differentiable import Differentiable
 from .ladder import Directions, Estimates, estimate, points_along
-from .noise import NOISE_SIGMAS, local_noise
+from .noise import LOCAL_EVALUATIONS, NOISE_SIGMAS, local_noise
 from .policy import DEFAULT, THOROUGH, Ladder
 from .stencils import central
 
@@ -104,7 +104,9 @@ def thorough(
     """
     # The contested directions' own noise (Note: Flat rows in `ladder`: rounding at an
     # intermediate's scale that the check's one measurement can miss).
-    level = NOISE_SIGMAS * local_noise(fn, f0, directions)
+    size = chunk_size(fn, LOCAL_EVALUATIONS)
+    local = [local_noise(fn, f0, directions[i : i + size]) for i in range(0, len(directions), size)]
+    level = NOISE_SIGMAS * np.concatenate(local)
     if noise_level is not None:
         level = np.maximum(level, noise_level)
     runs = [_chunked(fn, f0, directions, policy=p, noise_level=level) for p in THOROUGH]
@@ -142,9 +144,8 @@ def thorough(
     noise = np.where(none, 0.0, noise)
     step = steps[np.argmin(ranked.max(axis=2), axis=0), np.arange(len(directions))]
     kink = _strongest(np.stack([r.kink for r in runs]))
-    return Estimates(
-        value, error, step, kink, runs[1].nonfinite, noise, sum(r.evaluations for r in runs)
-    )
+    spent = sum(r.evaluations for r in runs) + LOCAL_EVALUATIONS * len(directions)
+    return Estimates(value, error, step, kink, runs[1].nonfinite, noise, spent)
 
 
 def _strongest(kinks: np.ndarray) -> np.ndarray:

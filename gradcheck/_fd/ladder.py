@@ -64,8 +64,10 @@ Note: Kink straddle
     that do not straddle are too noisy to contradict it. For a smooth function J(h) halves
     with the step, and stays constant across a kink at x itself; where it does neither
     between two rows, the larger row straddled a kink nearby, and its bias J/2 joins the error
-    of the estimates built from it (a third of it through one extrapolation). An entry that
-    no clean step resolves then stays unresolved instead of failing.
+    of the estimates built from it (a third of it through one extrapolation). The entry's
+    tolerance then covers the bias (as SAFETY times any error estimate): a correct gradient is
+    no longer a false alarm, and an entry whose bias is as large as itself is unresolved, but
+    an error of a few times the bias can pass where a clean step would have resolved better.
 
 Note: Early agreement
     Three rows are needed to prove an estimate from the differences alone (the regime test
@@ -537,7 +539,15 @@ class _Tableaux:
             quiet = amplified <= self.policy.rtol * scale
             close = quiet & (deviation <= np.maximum(EARLY_RTOL * scale, amplified))
             # Exactly 0 on both rows where 0 is expected: f does not depend on this input.
-            untouched = (scale == 0) & (new[:, 0] == 0) & (self.prev[ok, 0] == 0)
+            # Not a symmetric kink either (|x| at 0 also has central differences of 0): the
+            # one-sided changes are 0 too.
+            untouched = (
+                (scale == 0)
+                & (new[:, 0] == 0)
+                & (self.prev[ok, 0] == 0)
+                & (jump == 0)
+                & (self.jumps[ok, -1] == 0)
+            )
             # The slope jump halves with the step: smooth, not a kink straddled.
             smooth = (np.abs(jump) <= 0.75 * np.abs(self.jumps[ok, -1])) | (
                 np.abs(jump) <= self.policy.kink_significance * 4 * noise
@@ -597,7 +607,7 @@ class _Tableaux:
             )
             kink = np.where(self.discontinuous(), np.inf, kink)
         # A tableau error within NOISE_LIKE of the round-off model is what two noisy rows
-        # differ by: noise too (Note: Round-off), not truncation.
+        # differ by: noise too (Note: Step choice, round-off), not truncation.
         noise = np.where(self.best_err <= NOISE_LIKE * self.floor, self.best_err, 0.0)
         return Estimates(
             self.best, self.best_err, self.best_step, kink, self.nonfinite, noise, self.evaluations

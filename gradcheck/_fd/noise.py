@@ -40,14 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._differentiable import Differentiable
-from .ladder import (
-    HIDDEN_UNIT,
-    Coordinates,
-    Directions,
-    exact_directions,
-    sizes,
-    start_steps,
-)
+from .ladder import HIDDEN_UNIT, Directions, exact_directions, points_along, sizes, start_steps
 
 POINTS = 9
 LEVELS = 6
@@ -119,18 +112,21 @@ def _sigma(table: np.ndarray, strict: bool) -> np.ndarray:
     sigma = np.array(sigmas)  # (LEVELS, m)
     # Where no level qualifies, the steps are still far too small for the smooth part to
     # matter from the third difference on: the median of those levels stands in (never 0).
-    result: np.ndarray = np.zeros(table.shape[1]) if strict else np.median(sigma[2:], axis=0)
-    for out in range(len(result)):
-        for j in range(LEVELS - 2):
-            level = sigma[j : j + 3, out]
-            if level.min() > 0 and level.max() <= AGREE * level.min() and noisy[j][out]:
-                result[out] = level[0]
-                break
+    fallback = np.zeros(table.shape[1]) if strict else np.median(sigma[2:], axis=0)
+    # The first level j whose estimate agrees with levels j+1, j+2 and whose differences
+    # change sign, per output (vectorised: a table may have a column per direction and output).
+    windows = np.stack([sigma[j : j + 3] for j in range(LEVELS - 2)])  # (LEVELS-2, 3, m)
+    low, high = windows.min(axis=1), windows.max(axis=1)
+    qualifies = (low > 0) & (high <= AGREE * low) & np.array(noisy[: LEVELS - 2])
+    first = qualifies.argmax(axis=0)
+    chosen = sigma[first, np.arange(sigma.shape[1])]
+    result = np.where(qualifies.any(axis=0), chosen, fallback)
     sigma_f: np.ndarray = result * unit
     return sigma_f
 
 
 LOCAL_SPACINGS = (2.0**-10, 2.0**-14)
+LOCAL_EVALUATIONS = len(LOCAL_SPACINGS) * POINTS
 """The spacings of `local_noise`, relative to the size of x along each direction (times 1.1,
 so not a power of two): wide enough for f to move by several quanta of an intermediate."""
 
@@ -145,7 +141,8 @@ HIDDEN_UNIT or of f, whichever is larger. A table that varies more straddles a j
 
 def local_noise(fn: Differentiable, f0: np.ndarray, directions: Directions) -> np.ndarray:
     """σ of f's round-off per (direction, output), measured along each direction (strictly:
-    0 where a table is not plainly noise). Costs 2·POINTS evaluations per direction.
+    0 where a table is not plainly noise). Costs LOCAL_EVALUATIONS per direction; the caller
+    bounds how many directions go at once (the points are (directions·POINTS, n)).
 
     The check's one measurement (`measure_noise`) looks along a single direction at a spacing
     of 2^-20, where a value rounded at an intermediate's scale can move by a whole number of
@@ -157,18 +154,17 @@ def local_noise(fn: Differentiable, f0: np.ndarray, directions: Directions) -> n
     jumps are not round-off, and counted as such they would push the ladder to steps where
     the staircase looks linear).
     """
-    dense = directions.dense() if isinstance(directions, Coordinates) else directions
-    offsets = np.arange(1, POINTS + 1)
-    sigma = np.full((len(directions), fn.m), np.inf)
+    offsets = np.arange(1, POINTS + 1, dtype=float)
+    d, m = len(directions), fn.m
+    sigma = np.full((d, m), np.inf)
     for spacing in LOCAL_SPACINGS:
         steps = start_steps(fn.x0, directions, spacing) * 1.1
-        points = fn.x0[None, None, :] + (
-            steps[:, None, None] * offsets[None, :, None] * dense[:, None, :]
-        )
-        tables = fn.values(points.reshape(-1, fn.n)).reshape(len(directions), POINTS, fn.m)
-        for k, table in enumerate(tables):
-            seen = _sigma(table, strict=True) if np.isfinite(table).all() else 0.0
-            sigma[k] = np.minimum(sigma[k], seen)
+        points = points_along(fn.x0, directions, offsets, steps)
+        tables = fn.values(points).reshape(d, POINTS, m).transpose(1, 0, 2).reshape(POINTS, -1)
+        finite = np.isfinite(tables).all(axis=0)
+        seen = np.zeros(d * m)
+        seen[finite] = _sigma(tables[:, finite], strict=True)
+        sigma = np.minimum(sigma, seen.reshape(d, m))
     most = LOCAL_ULPS * fn.eps * np.maximum(np.abs(f0), HIDDEN_UNIT)
     capped: np.ndarray = np.minimum(sigma, most[None, :])
     return capped

@@ -64,7 +64,8 @@ THOROUGH = (
     *(Ladder(start_factor=s, rtol=1e-14, absolute=True) for s in (1.0, 2.0**-4, 2.0**-10)),
 )
 """The second look at contested entries: ladders from four starts relative to |x|, one to
-four decades apart, and two in absolute units for where |x| is far below the length scale."""
+four decades apart, and three in absolute units for where |x| is far below the length scale
+(the one from a step of 1 also serves large constant offsets: Note: Step choice)."""
 
 LARGEST_START = max(p.start_factor for p in THOROUGH if not p.absolute) * DEFAULT.noisy_restart
 """The largest first step (relative to |x|) any ladder may take, for snapping directions."""
