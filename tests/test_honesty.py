@@ -310,3 +310,15 @@ def test_early_agreement_does_not_skip_a_symmetric_kink_where_zero_is_claimed():
     x[:5] = 0.0
     report = gc.check(lambda x: np.sum(np.abs(x)), x, grad=np.sign)
     assert report.verdict == "nondifferentiable", report
+
+
+@pytest.mark.parametrize("n", [3, 40])
+def test_a_staircase_on_a_grid_of_whole_stairs_is_not_confirmed_as_a_line(n):
+    """floor(x) at |x| in [1000, 2000]: the first steps (8, 4, 2) are whole stairs, so every
+    row gives slope 1 to the last bit; a straight-through gradient of 1 passed (helper-11's
+    review). One difference at 2^-10 of the step sees the stairs (Note: Exactly linear rows)."""
+    x = np.random.default_rng(0).uniform(1000, 2000, n)
+    staircase = lambda x: np.sum(np.floor(x))  # noqa: E731
+    assert gc.check(staircase, x, grad=np.ones_like).verdict == "fail"
+    assert gc.check(staircase, x, grad=np.zeros_like).verdict == "pass"
+    assert gc.check(lambda x: np.sum(3 * x), x, grad=lambda x: np.full_like(x, 3.0)).passed

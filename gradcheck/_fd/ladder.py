@@ -69,6 +69,17 @@ Note: Kink straddle
     no longer a false alarm, and an entry whose bias is as large as itself is unresolved, but
     an error of a few times the bias can pass where a clean step would have resolved better.
 
+Note: Exactly linear rows
+    A staircase seen at steps that are whole multiples of its stair (floor(x) at |x| ≈ 1500,
+    where the first step is 8) is exactly linear on that grid: floor(x + k) = floor(x) + k,
+    so every row gives slope 1 to the last bit and the tableau "confirms" it with an error of
+    0, where the derivative is 0. A function that is truly linear along the direction gives
+    the same slope at any step; a staircase does not. So where the last two rows agreed
+    bitwise (early agreement included), one central difference at 2^-10 of the step is
+    taken, and if it disagrees beyond its round-off the estimate's error grows to the
+    disagreement (the entry is then contested and gets the thorough look, whose smaller
+    steps see the stairs). Two evaluations, only for such directions.
+
 Note: Early agreement
     Three rows are needed to prove an estimate from the differences alone (the regime test
     compares two row differences). Where the caller knows what the derivative should be (the
@@ -115,7 +126,7 @@ Note: Jump detection
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -182,6 +193,8 @@ class Estimates:
         noise: (d, m) the round-off part of `error`: the noise model at the winning row where
             it set the error, else 0 (the error is then the tableau's own estimate).
         evaluations: function evaluations spent, f(x) not included.
+        linear: (d,) True where the last two rows gave bitwise-equal estimates on every
+            output (Note: Exactly linear rows); None where not tracked.
     """
 
     value: np.ndarray
@@ -191,6 +204,7 @@ class Estimates:
     nonfinite: np.ndarray
     noise: np.ndarray
     evaluations: int
+    linear: np.ndarray | None = None
 
 
 def ladder(
@@ -235,7 +249,10 @@ def ladder(
         ahead = first_rows if not rows.seen(idx).any() else 1
         run.add_row(idx, rows.at(idx, run.h[idx], ahead, policy.ratio))
     run.evaluations = rows.evaluations
-    return run.estimates()
+    result = run.estimates()
+    if run.detect_kinks:  # a central first difference: Note: Exactly linear rows
+        result = _probe_linear(evaluate, x, f0, directions, result, eps_f)
+    return result
 
 
 class _Rows:
@@ -342,6 +359,7 @@ class _Tableaux:
         self.gaps = np.full((d, 3, m), np.nan)  # one-sided value changes (Note: Jump detection)
         self.gap_steps = np.full((d, 3), np.nan)
         self.gap_noise = np.zeros((d, m))
+        self.equal_rows = np.zeros(d, dtype=int)  # consecutive rows with bitwise-equal estimates
         self.nonfinite = np.zeros(d, dtype=bool)
         self.active = np.ones(d, dtype=bool)
         self.evaluations = 0
@@ -360,6 +378,8 @@ class _Tableaux:
         if self.detect_kinks:
             self._track_gaps(ok, s)
         new, err = self._extend(ok, est)
+        same = (self.rows[ok] >= 1) & (est == self.prev[ok, 0]).all(axis=1)
+        self.equal_rows[ok] = np.where(same, self.equal_rows[ok] + 1, 0)
         too_big, jump = self._too_big(ok, s, new, est, noise)
         if jump is not None:
             err = self._straddled(ok, err, jump, noise)
@@ -610,7 +630,14 @@ class _Tableaux:
         # differ by: noise too (Note: Step choice, round-off), not truncation.
         noise = np.where(self.best_err <= NOISE_LIKE * self.floor, self.best_err, 0.0)
         return Estimates(
-            self.best, self.best_err, self.best_step, kink, self.nonfinite, noise, self.evaluations
+            self.best,
+            self.best_err,
+            self.best_step,
+            kink,
+            self.nonfinite,
+            noise,
+            self.evaluations,
+            self.equal_rows >= 1,
         )
 
 
@@ -713,6 +740,38 @@ HIDDEN_UNIT = 1.0
 
 NOISE_LIKE = 2.0
 """A tableau error up to this many times the noise model's is counted as noise."""
+
+LINEAR_PROBE = 2.0**-10
+"""Exactly linear rows are probed once at this fraction of their step (Note: Exactly linear
+rows)."""
+
+
+def _probe_linear(
+    evaluate: BatchFn,
+    x: np.ndarray,
+    f0: np.ndarray,
+    directions: Directions,
+    result: Estimates,
+    eps_f: float,
+) -> Estimates:
+    """Where the last rows agreed bitwise, one central difference at a far smaller step must
+    agree too, or the estimate's error grows to the disagreement (Note: Exactly linear rows)."""
+    if result.linear is None or not result.linear.any():
+        return result
+    which = np.flatnonzero(result.linear)
+    h = result.step[which] * LINEAR_PROBE
+    samples = evaluate(points_along(x, directions[which], np.array([-1.0, 1.0]), h))
+    samples = samples.reshape(len(which), 2, -1)
+    slope = (samples[:, 1] - samples[:, 0]) / (2 * h[:, None])
+    scale = np.maximum(np.abs(samples).max(axis=1), np.abs(f0)[None, :])
+    noise = 4 * eps_f * scale / h[:, None]
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(slope - result.value[which])
+    grown = np.where(gap > noise + 4 * result.error[which], gap, result.error[which])
+    error = result.error.copy()
+    error[which] = np.where(np.isfinite(gap), np.maximum(grown, result.error[which]), np.inf)
+    return replace(result, error=error, evaluations=result.evaluations + 2 * len(which))
+
 
 RESTART_SCALE = 1e-3
 """Entries below this fraction of their direction's largest estimate do not restart a ladder."""
