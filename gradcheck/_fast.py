@@ -104,7 +104,7 @@ class _Projections:
         """The entries of the probes in a mask at another point (Note: Measured analytic
         noise in `_rounding`)."""
 
-        def at(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        def probes_at(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
             entries = np.full(mask.shape, np.nan)
             rows = np.flatnonzero(mask.any(axis=1))
             if self.route == "reverse":
@@ -114,7 +114,7 @@ class _Projections:
                 entries[rows] = fn.jvps(x, self.v[rows])
             return entries
 
-        return at
+        return probes_at
 
     def layout(self, level: np.ndarray) -> Layout:
         return Layout(

@@ -491,9 +491,8 @@ class _Tableaux:
         raised: np.ndarray = err.copy()
         if raised.shape[1] > 1:  # built from the previous row: a third of its bias
             raised[:, 1:] = np.maximum(raised[:, 1:], bias[:, None, :] / self.factors[0])
-        earlier = (self.best_step[ok] > self.h[ok])[:, None]
-        best_err = self.best_err[ok]
-        self.best_err[ok] = np.where(earlier, np.maximum(best_err, bias), best_err)
+        # Every best so far came from a row at least as large as the straddling one.
+        self.best_err[ok] = np.maximum(self.best_err[ok], bias)
         return raised
 
     def _keep_best(
