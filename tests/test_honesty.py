@@ -303,6 +303,18 @@ def test_a_float32_kink_straddled_by_the_larger_steps_is_not_a_false_alarm():
     assert wrong.verdict == "fail"
 
 
+def test_kinks_straddled_by_every_row_are_not_a_kink_at_the_point():
+    """Seed 21: a relu kink 0.00135 from the point along x[4]; float32 noise keeps the ladder
+    at steps of 0.0625 and above, every row straddles it, and the slope jump looked as
+    constant as a kink at x ("nondifferentiable"). At a step of 2^-10 the jump is gone
+    (Note: Kink probe), and the thorough ladders' small starts resolve the entry, to about
+    7 % in float32 at steps below the kink's distance."""
+    f, grad, x = _float32_relu_net(21)
+    assert gc.check(f, x, grad=grad).verdict == "pass"
+    wrong = gc.check(f, x, grad=lambda x: grad(x) * np.where(np.arange(8) == 4, 1.2, 1.0))
+    assert wrong.verdict == "fail"
+
+
 def test_early_agreement_does_not_skip_a_symmetric_kink_where_zero_is_claimed():
     """|x| at 0: central differences are exactly 0 and the subgradient np.sign returns is 0,
     but the one-sided slopes are ±1 (helper review of fb19f1e: it passed from 32 inputs)."""

@@ -114,6 +114,18 @@ Note: Kink detection
     the jump in slope. A direction whose jump is significant and constant over the last three
     rows is reported as a kink; the checker turns that into the "nondifferentiable" verdict.
 
+Note: Kink probe
+    Rows whose steps all reach past a kink a little way off x (two relu units 0.002 from
+    their kinks, in float32 code whose noise keeps the ladder at steps of 0.06) show a slope
+    jump as constant as a kink at x itself. So where a kink is found, the jump is measured
+    once more at the smallest step that still shows it far above round-off
+    (KINK_PROBE_SIGNAL), and at least eight times below the rows': a kink at x keeps its
+    jump there, one nearby has been left behind and its jump is nearly gone (below
+    KINK_GONE of it). Then there is no kink at x, and the rows' estimate is biased by up to
+    half the jump: its error becomes infinite, the entry is unresolved, and the thorough
+    ladders (whose smaller starts stay clear of the kinks) get to settle it. Two evaluations,
+    only for directions with a kink.
+
 Note: Jump detection
     A kink keeps the function continuous; a jump does not (a step function at its step,
     `where(x > c, x + 1, x)` at c). The same samples show it: the larger one-sided change in
@@ -251,7 +263,8 @@ def ladder(
     run.evaluations = rows.evaluations
     result = run.estimates()
     if run.detect_kinks:  # a central first difference: Note: Exactly linear rows
-        result = _probe_linear(evaluate, x, f0, directions, result, eps_f)
+        probes = _Probes(evaluate, x, f0, directions)
+        result = probes.kinks(probes.linear(result, eps_f), eps_f, policy, noise_level)
     return result
 
 
@@ -743,33 +756,78 @@ NOISE_LIKE = 2.0
 LINEAR_PROBE = 2.0**-10
 """Exactly linear rows are probed once at this fraction of their step (Note: Exactly linear
 rows)."""
+KINK_PROBE_SIGNAL = 8.0
+"""A kink probe's step keeps the claimed jump this many times above its round-off."""
+KINK_PROBE_DEPTH = 2.0**-20
+"""… and is never below this fraction of the rows' step (noise-free code allows any step)."""
+KINK_GONE = 0.25
+"""At the probe's step a straddled kink's jump falls below this fraction of the claimed one."""
 
 
-def _probe_linear(
-    evaluate: BatchFn,
-    x: np.ndarray,
-    f0: np.ndarray,
-    directions: Directions,
-    result: Estimates,
-    eps_f: float,
-) -> Estimates:
-    """Where the last rows agreed bitwise, one central difference at a far smaller step must
-    agree too, or the estimate's error grows to the disagreement (Note: Exactly linear rows)."""
-    if result.linear is None or not result.linear.any():
-        return result
-    which = np.flatnonzero(result.linear)
-    h = result.step[which] * LINEAR_PROBE
-    samples = evaluate(points_along(x, directions[which], np.array([-1.0, 1.0]), h))
-    samples = samples.reshape(len(which), 2, -1)
-    slope = (samples[:, 1] - samples[:, 0]) / (2 * h[:, None])
-    scale = np.maximum(np.abs(samples).max(axis=1), np.abs(f0)[None, :])
-    noise = 4 * eps_f * scale / h[:, None]
-    with np.errstate(invalid="ignore"):
-        gap = np.abs(slope - result.value[which])
-    grown = np.where(gap > noise + 4 * result.error[which], gap, result.error[which])
-    error = result.error.copy()
-    error[which] = np.where(np.isfinite(gap), np.maximum(grown, result.error[which]), np.inf)
-    return replace(result, error=error, evaluations=result.evaluations + 2 * len(which))
+@dataclass(frozen=True)
+class _Probes:
+    """One more pair of samples x ± h·d along chosen directions, to test what a ladder's rows
+    claim: exact linearity (Note: Exactly linear rows) and a kink at x (Note: Kink probe)."""
+
+    evaluate: BatchFn
+    x: np.ndarray
+    f0: np.ndarray
+    directions: Directions
+
+    def pair(self, which: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """Samples (len(which), 2, m) at x - h·d and x + h·d for the directions `which`."""
+        points = points_along(self.x, self.directions[which], np.array([-1.0, 1.0]), h)
+        samples: np.ndarray = self.evaluate(points).reshape(len(which), 2, -1)
+        return samples
+
+    def linear(self, result: Estimates, eps_f: float) -> Estimates:
+        """Where the last rows agreed bitwise, one central difference at a far smaller step
+        must agree too, or the estimate's error grows to the disagreement."""
+        if result.linear is None or not result.linear.any():
+            return result
+        which = np.flatnonzero(result.linear)
+        h = result.step[which] * LINEAR_PROBE
+        samples = self.pair(which, h)
+        slope = (samples[:, 1] - samples[:, 0]) / (2 * h[:, None])
+        scale = np.maximum(np.abs(samples).max(axis=1), np.abs(self.f0)[None, :])
+        noise = 4 * eps_f * scale / h[:, None]
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(slope - result.value[which])
+        grown = np.where(gap > noise + 4 * result.error[which], gap, result.error[which])
+        error = result.error.copy()
+        error[which] = np.where(np.isfinite(gap), np.maximum(grown, result.error[which]), np.inf)
+        return replace(result, error=error, evaluations=result.evaluations + 2 * len(which))
+
+    def kinks(
+        self, result: Estimates, eps_f: float, policy: Ladder, noise_level: np.ndarray | None
+    ) -> Estimates:
+        """Where a kink was found, the slope jump at a far smaller step must be there too, or
+        the rows straddled kinks nearby: no kink at x, and no trustworthy estimate."""
+        kinked = np.isfinite(result.kink) & (result.kink != 0)
+        which = np.flatnonzero(kinked.any(axis=1))
+        if not which.size:
+            return result
+        per_value = policy.noise_ulps * eps_f * np.abs(self.f0)[None, :]
+        if noise_level is not None:
+            per_value = per_value + noise_level[which]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            needed = KINK_PROBE_SIGNAL * 4 * per_value / np.abs(result.kink[which])
+        smallest = np.where(kinked[which], needed, 0.0).max(axis=1)
+        with np.errstate(divide="ignore"):
+            h = np.maximum(2.0 ** np.ceil(np.log2(smallest)), KINK_PROBE_DEPTH * result.step[which])
+        room = h <= result.step[which] / 8  # else the probe would straddle what the rows did
+        which, h = which[room], h[room]
+        if not which.size:
+            return result
+        samples = self.pair(which, h)
+        jump = (samples[:, 1] - 2 * self.f0[None, :] + samples[:, 0]) / h[:, None]
+        with np.errstate(invalid="ignore"):
+            gone = kinked[which] & (np.abs(jump) < KINK_GONE * np.abs(result.kink[which]))
+        kink, error = result.kink.copy(), result.error.copy()
+        kink[which] = np.where(gone, 0.0, kink[which])
+        error[which] = np.where(gone, np.inf, error[which])
+        evaluations = result.evaluations + 2 * len(which)
+        return replace(result, kink=kink, error=error, evaluations=evaluations)
 
 
 RESTART_SCALE = 1e-3
