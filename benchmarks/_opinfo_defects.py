@@ -92,6 +92,12 @@ CAUSES: dict[str, str] = {
 }
 
 # Class (e) judgements: op -> who is right, after reading the evidence.
+_EXACT_ZERO = (
+    "an honest inconclusive: the derivative is exactly 0 (a size-1 dimension normalised or"
+    " correlated with itself), the analytic side returns rounding garbage of 1e-17 to 1e-13"
+    " that changes erratically at points 1e-9 apart, and the differences resolve only 0 +-"
+    " that much (#10 item 3, gradcheck/_rounding.py)"
+)
 JUDGEMENTS: dict[str, str] = {
     "linalg.lstsq.grad_oriented": "as linalg.lstsq: few-ulp differences between evaluations"
     " are round-off, not nondeterminism; gc wrong.",
@@ -107,6 +113,10 @@ JUDGEMENTS: dict[str, str] = {
     " 0 +- 1.7e-16.",
     "nn.functional.cosine_embedding_loss": _LABEL_JUMP,
     "nn.functional.hinge_embedding_loss": _LABEL_JUMP,
+    **dict.fromkeys(
+        ("corrcoef", "native_layer_norm", "nn.functional.cosine_similarity"), _EXACT_ZERO
+    ),
+    "nn.functional.normalize": _EXACT_ZERO,
 }
 
 # Samples torch's slow check does not pass: op -> who is right, checked by hand.
@@ -115,12 +125,11 @@ TORCH_FAILS: dict[str, str] = {
     " require grad, and torch's float32 finite differences at eps=1e-6 are off by ~1%"
     " (cov[2]: numeric 1.2251 for d cov / d aweights[0]); torch's analytic gradient is exact"
     " (1.2090706737 vs mpmath 1.2090706738); gc checks on float64 copies and passes.",
-    "native_group_norm": "a real PyTorch defect torch catches and gc (this engine) misses:"
-    " the eager backward returns None for d mean / d input when the other outputs' gradients"
-    " are undefined (autograd.grad(mean[0, 0], x) is None at native_group_norm[0]; the"
-    " central difference and the backward with every cotangent given both say 1/9). gc passes"
-    " because it always supplies every output's cotangent; the undefined_grad check kind"
-    " (issue #11, b6e454c) is what catches it.",
+    "native_group_norm": "a real PyTorch defect, both flag it: the eager backward returns"
+    " None for d mean / d input when the other outputs' gradients are undefined"
+    " (autograd.grad(mean[0, 0], x) is None at native_group_norm[0]; the central difference"
+    " and the backward with every cotangent given both say 1/9). gc's undefined_grad check"
+    " names it (gc's vjp and jvp pass: they supply every output's cotangent).",
     "as_strided_scatter": "both flag it (agreement; not a gradcheck question).",
     "nn.functional.max_unpool1d": "both flag it (agreement; not a gradcheck question).",
     "as_strided.partial_views": "both raise the same RuntimeError from the sample itself.",
