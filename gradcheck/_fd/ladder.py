@@ -149,6 +149,9 @@ from .stencils import FiniteDifference, backward, forward
 BatchFn = Callable[[np.ndarray], np.ndarray]
 """Maps points X of shape (k, n) to values of shape (k, m), all float64."""
 
+Selection = np.ndarray | slice
+"""The directions one ladder row updates: their indices, or slice(None) for all of them."""
+
 
 @dataclass(frozen=True)
 class Coordinates:
@@ -379,14 +382,26 @@ class _Tableaux:
         self.expected: tuple[np.ndarray, ...] = ()  # Note: Early agreement
 
     def add_row(self, idx: np.ndarray, samples: np.ndarray) -> None:
-        """Take one row of samples (len(idx), offsets, m) for the active directions idx."""
+        """Take one row of samples (len(idx), offsets, m) for the active directions idx.
+
+        Ratios and differences of inf and NaN entries (rows not yet filled, slopes of 0) are
+        expected here: the row's steps run without floating-point warnings, once for all.
+        """
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._add_row(idx, samples)
+
+    def _add_row(self, idx: np.ndarray, samples: np.ndarray) -> None:
         self.used[idx] += 1
         finite = np.isfinite(samples).all(axis=(1, 2))
         self.nonfinite[idx] = ~finite
         bad = idx[~finite]
         self.rows[bad] = 0  # leave the domain edge behind: smaller step, fresh tableau
         self.h[bad] /= self.policy.nonfinite_ratio
-        ok, s = idx[finite], samples[finite]
+        ok: Selection
+        if not finite.all():
+            ok, s = idx[finite], samples[finite]
+        else:  # every direction at once: views, not copies, of the per-direction state
+            ok, s = (slice(None) if len(idx) == len(self.h) else idx), samples
         est, noise = self._first_column(ok, s)
         if self.detect_kinks:
             self._track_gaps(ok, s)
@@ -402,7 +417,11 @@ class _Tableaux:
         self._advance(ok, new, too_big, jump, target)
         self.active[self.used >= self.policy.max_rows] = False
 
-    def _first_column(self, ok: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _indices(self, ok: Selection) -> np.ndarray:
+        """The direction indices a selection stands for."""
+        return np.arange(len(self.h))[ok] if isinstance(ok, slice) else ok
+
+    def _first_column(self, ok: Selection, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The plain stencil estimate of each sample row, and its round-off."""
         hk = self.h[ok] ** self.q
         est = (np.einsum("apm,p->am", s, self.weights) + self.center_weight * self.f0) / hk[:, None]
@@ -415,7 +434,7 @@ class _Tableaux:
             per_value = per_value + self.noise_level[ok]
         return est, self.abs_weight_sum * per_value / hk[:, None]
 
-    def _track_gaps(self, ok: np.ndarray, s: np.ndarray) -> None:
+    def _track_gaps(self, ok: Selection, s: np.ndarray) -> None:
         """Remember the one-sided changes in value of this row (Note: Jump detection)."""
         gap = np.maximum(np.abs(s[:, 1] - self.f0), np.abs(self.f0 - s[:, 0]))
         self.gaps[ok] = np.concatenate([self.gaps[ok, 1:], gap[:, None]], axis=1)
@@ -437,15 +456,15 @@ class _Tableaux:
         found: np.ndarray = constant & significant & (shrunk >= 8)[:, None]
         return found
 
-    def _extend(self, ok: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _extend(self, ok: Selection, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The new tableau row (Ridders) and the error estimate of each of its entries."""
         r = self.rows[ok]
         # Only the columns a tableau of r + 1 rows has: with many outputs the full width
         # would be most of the work.
         width = min(self.cols, int(r.max(initial=0)) + 1)
-        new = np.full((len(ok), width, len(self.f0)), np.nan)
+        new = np.full((len(est), width, len(self.f0)), np.nan)
         new[:, 0] = est
-        err = np.full((len(ok), width, len(self.f0)), np.inf)
+        err = np.full((len(est), width, len(self.f0)), np.inf)
         for j in range(1, width):
             has = r >= j
             if not has.any():
@@ -461,7 +480,7 @@ class _Tableaux:
         return new, err
 
     def _too_big(
-        self, ok: np.ndarray, s: np.ndarray, new: np.ndarray, est: np.ndarray, noise: np.ndarray
+        self, ok: Selection, s: np.ndarray, new: np.ndarray, est: np.ndarray, noise: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Is the ladder still above the function's length scale? (Note: Step choice.)
 
@@ -469,8 +488,7 @@ class _Tableaux:
         """
         r, policy = self.rows[ok], self.policy
         diff = np.abs(new[:, 0] - self.prev[ok, 0])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shrink = diff / self.last_diff[ok]
+        shrink = diff / self.last_diff[ok]
         significant = (diff > 4 * noise) & (diff > 0.1 * np.abs(est))
         too_big: np.ndarray = (r >= 2) & (significant & (shrink > policy.too_big_ratio)).any(axis=1)
         self.last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
@@ -480,19 +498,17 @@ class _Tableaux:
         # slopes grow apart as the step halves, while central differences may sit still at
         # a wrong value; in the asymptotic regime their jump halves instead.
         jump = (s[:, 1] - 2 * self.f0 + s[:, 0]) / self.h[ok][:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            growth = np.abs(jump) / np.abs(self.jumps[ok, -1])
+        growth = np.abs(jump) / np.abs(self.jumps[ok, -1])
         bump = (np.abs(jump) > policy.kink_significance * 4 * noise) & (growth > policy.bump_growth)
         return too_big | ((r >= 1) & bump.any(axis=1)), jump
 
     def _straddled(
-        self, ok: np.ndarray, err: np.ndarray, jump: np.ndarray, noise: np.ndarray
+        self, ok: Selection, err: np.ndarray, jump: np.ndarray, noise: np.ndarray
     ) -> np.ndarray:
         """Errors of this row's entries, and of the best so far, raised where the previous,
         twice larger step straddled a kink (Note: Kink straddle)."""
         previous = self.jumps[ok, -1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.abs(previous) / np.abs(jump)
+        ratio = np.abs(previous) / np.abs(jump)
         # A bias raises an error bound, never a verdict: a low bar (STRADDLE_SIGMAS).
         significant = np.abs(previous) > STRADDLE_SIGMAS * 4 * noise
         smooth = (ratio >= 1.5) & (ratio <= 2.7)
@@ -510,7 +526,7 @@ class _Tableaux:
 
     def _keep_best(
         self,
-        ok: np.ndarray,
+        ok: Selection,
         new: np.ndarray,
         err: np.ndarray,
         noise: np.ndarray,
@@ -521,15 +537,14 @@ class _Tableaux:
         r, best, best_err = self.rows[ok], self.best[ok], self.best_err[ok]
         # The best entry of this row, per output; its error is never below its own noise.
         pick = np.argmin(err, axis=1)
-        cur = np.take_along_axis(new, pick[:, None, :], axis=1)[:, 0]
-        cur_err = np.take_along_axis(err, pick[:, None, :], axis=1)[:, 0]
+        cur = new[np.arange(len(pick))[:, None], pick, np.arange(pick.shape[1])[None, :]]
+        cur_err = err.min(axis=1)  # err at pick (a NaN both picks and is the minimum)
         noise = noise * self.amplification[pick]  # of the winning tableau column
         cur_err = np.maximum(cur_err, noise)
         usable = ~too_big & (r >= 2)  # the regime test needs three rows
         # Confirmation by smaller steps: a later estimate that disagrees with the best one by
         # more than its own error shows that the best one's error was underestimated.
-        with np.errstate(invalid="ignore"):
-            conflict = np.abs(cur - best) - cur_err
+        conflict = np.abs(cur - best) - cur_err
         best_err = np.where(usable[:, None] & (conflict > best_err), conflict, best_err)
         better = usable[:, None] & (cur_err < best_err)
         self.best[ok] = np.where(better, cur, best)
@@ -550,7 +565,7 @@ class _Tableaux:
 
     def _stop_early(
         self,
-        ok: np.ndarray,
+        ok: Selection,
         new: np.ndarray,
         noise: np.ndarray,
         too_big: np.ndarray,
@@ -587,7 +602,7 @@ class _Tableaux:
         agree = second & ((close & smooth) | untouched).all(axis=1)
         if not agree.any():
             return
-        which = ok[agree]
+        which = self._indices(ok)[agree]
         settled = np.where(untouched[agree], 0.0, extrapolated[agree])
         self.best[which] = settled
         # The agreement shown (to EARLY_RTOL), and above the round-off: not a noise-limited
@@ -601,7 +616,7 @@ class _Tableaux:
 
     def _advance(
         self,
-        ok: np.ndarray,
+        ok: Selection,
         new: np.ndarray,
         too_big: np.ndarray,
         jump: np.ndarray | None,
@@ -616,11 +631,11 @@ class _Tableaux:
             self.prev[ok, width] = np.nan
         self.rows[ok] = np.where(too_big, 0, r + 1)
         if jump is not None:
-            self.jumps[ok[too_big]] = np.nan
+            self.jumps[self._indices(ok)[too_big]] = np.nan
         self.h[ok] /= np.where(too_big, policy.coarse_ratio, policy.ratio)
         converged = (self.rows[ok] >= policy.min_rows) & (self.best_err[ok] <= target).all(axis=1)
         done = converged | (self.stalled[ok] >= policy.stall_rows)
-        self.active[ok[done]] = False
+        self.active[self._indices(ok)[done]] = False
 
     def estimates(self) -> Estimates:
         """The best estimates, their errors and the kink evidence."""
