@@ -96,10 +96,13 @@ class AtPoint:
     Attributes:
         single: (m,) one plain evaluation.
         batched: (k, m) k >= 2 rows of one batched (vmapped) evaluation, each at x0.
+        plain: (m,) another plain evaluation, by the path every later point takes (the one
+            that cross-checked the batched rows), or None where the binding made none.
     """
 
     single: np.ndarray
     batched: np.ndarray
+    plain: np.ndarray | None = None
 
 
 class Differentiable(ABC):

@@ -35,10 +35,10 @@ def preflight(
     returned, for the noise budget. Anything larger is "nondeterministic". Evaluations the
     binding already made at x0 (`at_point`: its structure call and its batched vmap probe)
     stand in for the repeats, two calls fewer; f0 itself is always a plain evaluation, the
-    path every later point takes.
+    path every later point takes (the one that cross-checked the probe, where there was one).
     """
     known = target.at_point
-    f0 = target.value(target.x0)
+    f0 = target.value(target.x0) if known is None or known.plain is None else known.plain
     batched = target.values(np.stack([target.x0] * 2)) if known is None else known.batched
     again = target.value(target.x0) if known is None else known.single
     repeats = np.vstack([again[None, :], batched])

@@ -114,7 +114,7 @@ class TorchBinding:
         repeats = function.values(np.stack([x0, x0]))
         flat_template = outputs.concat(outputs.parts(outputs.template)).detach().cpu().numpy()
         single = np.asarray(flat_template, dtype=np.float64)
-        function.at_point = AtPoint(single, repeats)
+        function.at_point = AtPoint(single, repeats, function.checked_at_x0)
         return function
 
     def _native(
