@@ -96,6 +96,17 @@ def test_opinfo(tmp_path: Path) -> None:
     assert len(out.read_text().splitlines()) == len(records)
 
 
+def test_opinfo_small(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("expecttest")
+    out = tmp_path / "small.md"
+    run("opinfo_small.py", "--limit", "2", "--repeats", "1", "--out", out)
+    text = out.read_text()
+    assert "| median gc full / torch slow |" in text
+    assert text.count("×** |") == 1
+    assert "2 samples" in text
+
+
 def test_plots(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     run("plots.py", "--out", tmp_path)
