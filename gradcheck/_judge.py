@@ -32,6 +32,7 @@ from ._fd import (
     Estimates,
     directional,
     fixed_step,
+    round_off,
     thorough,
 )
 from ._results import CheckResult, Kind, Tolerance
@@ -215,7 +216,7 @@ def noise_aware_start(ctx: Context, noise_level: np.ndarray, slope: np.ndarray) 
     `slope` (d,) is the analytic derivative's size along each direction; where it is 0 (a
     missing gradient) there is no floor.
     """
-    per_value = DEFAULT.noise_ulps * ctx.source.eps * np.abs(ctx.s0)[None, :] + noise_level
+    per_value = round_off(DEFAULT, ctx.source.eps, np.abs(ctx.s0)[None, :], noise_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         floor = 8 * per_value.max(axis=1) / (DEFAULT.step_target * slope)
     least: np.ndarray = np.where(np.isfinite(floor) & (slope > 0), floor, 0.0)

@@ -14,6 +14,7 @@ from .ladder import (
     Estimates,
     estimate,
     exact_directions,
+    round_off,
     sizes,
     start_steps,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "fixed_step",
     "forward",
     "measure_noise",
+    "round_off",
     "sizes",
     "start_steps",
     "thorough",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._differentiable import Differentiable
-from .ladder import Directions, Estimates, estimate, points_along
+from .ladder import Directions, Estimates, estimate, points_along, round_off
 from .noise import LOCAL_EVALUATIONS, NOISE_SIGMAS, local_noise
 from .policy import DEFAULT, THOROUGH, Ladder
 from .stencils import central
@@ -180,9 +180,8 @@ def fixed_step(
             s = fn.values(points).reshape(len(part), 2, -1)
             rows.append(((s[:, 1] - s[:, 0]) / (2 * h), np.abs(s).max(axis=1)))
         (coarse, scale), (fine, _) = rows
-        per_value = DEFAULT.noise_ulps * fn.eps * np.maximum(scale, np.abs(f0))
-        if noise_level is not None:
-            per_value = per_value + noise_level[i : i + size]
+        level = None if noise_level is None else noise_level[i : i + size]
+        per_value = round_off(DEFAULT, fn.eps, np.maximum(scale, np.abs(f0)), level)
         noise = 2 * per_value / step  # of the finer difference, which sets the estimate's floor
         with np.errstate(invalid="ignore"):
             error = np.maximum(4 / 3 * np.abs(coarse - fine), noise)

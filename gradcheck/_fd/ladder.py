@@ -153,6 +153,15 @@ Selection = np.ndarray | slice
 """The directions one ladder row updates: their indices, or slice(None) for all of them."""
 
 
+def round_off(
+    policy: Ladder, eps_f: float, scale: np.ndarray, noise_level: np.ndarray | None
+) -> np.ndarray:
+    """Round-off of one value of f of size `scale`: the policy's ulps of it, plus the caller's
+    noise level where given (Note: Noise level)."""
+    per_value: np.ndarray = policy.noise_ulps * eps_f * scale
+    return per_value if noise_level is None else per_value + noise_level
+
+
 @dataclass(frozen=True)
 class Coordinates:
     """The unit vectors e_i of R^n for i in `indices`, without building them.
@@ -429,22 +438,19 @@ class _Tableaux:
         # Not one bit changed: f may be rounded at an intermediate's scale (Note: Flat rows).
         flat = (s == self.f0).all(axis=1)
         scale = np.where(flat, np.maximum(scale, HIDDEN_UNIT), scale)
-        per_value = self.policy.noise_ulps * self.eps_f * scale
-        if self.noise_level is not None:
-            per_value = per_value + self.noise_level[ok]
-        return est, self.abs_weight_sum * per_value / hk[:, None]
+        return est, self.abs_weight_sum * self._round_off(scale, ok) / hk[:, None]
 
     def _track_gaps(self, ok: Selection, s: np.ndarray) -> None:
         """Remember the one-sided changes in value of this row (Note: Jump detection)."""
         gap = np.maximum(np.abs(s[:, 1] - self.f0), np.abs(self.f0 - s[:, 0]))
         self.gaps[ok] = np.concatenate([self.gaps[ok, 1:], gap[:, None]], axis=1)
         self.gap_steps[ok] = np.concatenate([self.gap_steps[ok, 1:], self.h[ok][:, None]], axis=1)
-        per_value = (
-            self.policy.noise_ulps * self.eps_f * np.maximum(np.abs(s).max(axis=1), np.abs(self.f0))
-        )
-        if self.noise_level is not None:
-            per_value = per_value + self.noise_level[ok]
-        self.gap_noise[ok] = per_value
+        self.gap_noise[ok] = self._round_off(np.maximum(np.abs(s).max(axis=1), np.abs(self.f0)), ok)
+
+    def _round_off(self, scale: np.ndarray, ok: Selection) -> np.ndarray:
+        """Round-off of one value of f of size `scale`, for the directions `ok`."""
+        level = None if self.noise_level is None else self.noise_level[ok]
+        return round_off(self.policy, self.eps_f, scale, level)
 
     def discontinuous(self) -> np.ndarray:
         """(d, m) True where the value jumps at the point (Note: Jump detection)."""
@@ -688,10 +694,8 @@ def _kinks(
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = jumps[:, 1:] / jumps[:, :-1]
     constant = ((ratios > 0.8) & (ratios < 1.25)).all(axis=1)
-    per_value = policy.noise_ulps * eps_f * np.abs(f0)[None, :]
-    if noise_level is not None:  # measured noise: a staircase of rounding is not a kink
-        per_value = per_value + noise_level
-    noise = 4 * per_value / step[:, None]
+    # With measured noise: a staircase of rounding is not a kink.
+    noise = 4 * round_off(policy, eps_f, np.abs(f0)[None, :], noise_level) / step[:, None]
     significant = (np.abs(last) > policy.kink_significance * noise) & (
         np.abs(last) > 1e-6 * np.abs(np.nan_to_num(best))
     )
@@ -822,9 +826,8 @@ class _Probes:
         which = np.flatnonzero(kinked.any(axis=1))
         if not which.size:
             return result
-        per_value = policy.noise_ulps * eps_f * np.abs(self.f0)[None, :]
-        if noise_level is not None:
-            per_value = per_value + noise_level[which]
+        level = None if noise_level is None else noise_level[which]
+        per_value = round_off(policy, eps_f, np.abs(self.f0)[None, :], level)
         with np.errstate(divide="ignore", invalid="ignore"):
             needed = KINK_PROBE_SIGNAL * 4 * per_value / np.abs(result.kink[which])
         smallest = np.where(kinked[which], needed, 0.0).max(axis=1)
