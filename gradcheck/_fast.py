@@ -11,11 +11,12 @@ Note: Random projections
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._compare import Numbers
+from ._compare import EntryNames, Numbers
 from ._differentiable import Differentiable, Leaf, Unsupported, locate
 from ._errors import UsageError
 from ._fd import LARGEST_START, Estimates, exact_directions
@@ -36,13 +37,27 @@ from ._rounding import AnalyticAt
 PROBES = 3
 
 
-def probes(fn: Differentiable, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+@dataclass(frozen=True)
+class Probes:
+    """Random directions, PROBES per input leaf, each supported on its leaf only.
+
+    Attributes:
+        v: (k, n) the directions. names: one per direction ("input[0] (probe 1)").
+        owner: (k,) the index of each direction's leaf in fn.inputs.
+    """
+
+    v: np.ndarray
+    names: list[str]
+    owner: np.ndarray
+
+
+def probes(fn: Differentiable, rng: np.random.Generator) -> Probes:
     """PROBES random directions per input leaf, each supported on its leaf only.
 
     They are nudged so that finite differences along them step exactly (Note: Exact steps).
     """
-    directions, names = [], []
-    for leaf in fn.inputs:
+    directions, names, owner = [], [], []
+    for index, leaf in enumerate(fn.inputs):
         if not leaf.size:  # an empty input (noted by the adapter) has no direction
             continue
         for k in range(PROBES):
@@ -51,7 +66,9 @@ def probes(fn: Differentiable, rng: np.random.Generator) -> tuple[np.ndarray, li
             d[leaf.offset : leaf.offset + leaf.size] = r / np.abs(r).max()
             directions.append(d)
             names.append(f"{leaf.name} (probe {k})")
-    return exact_directions(fn.x0, np.array(directions), LARGEST_START), names
+            owner.append(index)
+    v = exact_directions(fn.x0, np.array(directions), LARGEST_START)
+    return Probes(v, names, np.array(owner, dtype=np.intp))
 
 
 @dataclass(frozen=True)
@@ -60,16 +77,20 @@ class _Projections:
 
     Attributes:
         route: which analytic derivative the entries check.
-        v: (k, n) the probe directions; u: (k, m) the random cotangents.
-        names: one per probe. outputs: fn's output leaves. width: entries per probe.
+        probes: the directions v, (k, n); u: (k, m) the random cotangents.
+        inputs, outputs: fn's leaves. width: entries per probe.
     """
 
     route: Route
-    v: np.ndarray
+    probes: Probes
     u: np.ndarray
-    names: list[str]
+    inputs: tuple[Leaf, ...]
     outputs: tuple[Leaf, ...]
     width: int
+
+    @property
+    def v(self) -> np.ndarray:
+        return self.probes.v
 
     def numbers(self, e: Estimates, which: np.ndarray) -> Numbers:
         """The numeric side for probes `which`."""
@@ -91,14 +112,18 @@ class _Projections:
         m = self.u.shape[1]
         return self.v[row], (self.u[row] if self.route == "reverse" else units(m, col, col + 1)[0])
 
-    def where(self, flat: int) -> str:
+    def name(self, flat: int) -> str:
         """The name of one entry: "input[0] (probe 1) -> output[2]"."""
         row, col = divmod(flat, self.width)
         if self.route == "forward":
             suffix = "" if self.width == 1 else f" -> {locate(self.outputs, col)}"
         else:
             suffix = f" -> {locate((Leaf('<u, J v>', (), 'float64', 0),), col)}"
-        return f"{self.names[row]}{suffix}"
+        return f"{self.probes.names[row]}{suffix}"
+
+    @property
+    def where(self) -> EntryNames:
+        return _probe_names(self.probes, self.inputs, self.name, self.width)
 
     def at(self, fn: Differentiable) -> AnalyticAt:
         """The entries of the probes in a mask at another point (Note: Measured analytic
@@ -125,6 +150,15 @@ class _Projections:
             directions=lambda which: self.v[which],
             noise_level=level,
         )
+
+
+def _probe_names(
+    probes: Probes, inputs: tuple[Leaf, ...], name: Callable[[int], str], width: int
+) -> EntryNames:
+    """Entries of `width` per probe, named by `name`, each owned by its probe's leaf."""
+    return EntryNames(
+        name, lambda flat: probes.owner[flat // width], tuple(leaf.name for leaf in inputs)
+    )
 
 
 def _project(weight: np.ndarray, part: np.ndarray) -> np.ndarray:
@@ -187,7 +221,8 @@ def fast(
     fn = ctx.fn
     notes: list[str] = []
     routes = ctx.routes if routes is None else routes
-    v, names = probes(fn, ctx.rng)
+    drawn = probes(fn, ctx.rng)
+    v = drawn.v
     u = ctx.rng.standard_normal((len(v), fn.m))
     results: list[CheckResult] = []
     analytic, reverse_rows = _analytic(ctx, v, u, routes, notes, results)
@@ -209,7 +244,7 @@ def fast(
     every = np.arange(len(v))
     resolution: np.ndarray | None = None
     for route, a in analytic.items():
-        entries = _Projections(route, v, u, names, fn.outputs, a.shape[1])
+        entries = _Projections(route, drawn, u, fn.inputs, fn.outputs, a.shape[1])
         reverse = route == "reverse" and reverse_rows is not None
         scale = None if reverse_rows is None or not reverse else _reverse_scale(reverse_rows, v)
         conditioning = total[:, None] if reverse else None
@@ -238,7 +273,7 @@ def fast(
             adjoint(
                 by_reverse,
                 by_forward,
-                names.__getitem__,
+                _probe_names(drawn, fn.inputs, drawn.names.__getitem__, 1),
                 ctx,
                 scale[:, None],
                 resolution=resolution,

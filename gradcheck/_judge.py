@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._compare import Comparison, Numbers, compare, summarise
+from ._compare import Comparison, EntryNames, Numbers, compare, summarise
 from ._diagnosis import likely_cause
 from ._differentiable import Differentiable, Leaf, Unsupported, locate
 from ._fd import (
@@ -235,16 +235,21 @@ def noise_level(ctx: Context, sensitivity: np.ndarray) -> np.ndarray:
     return level
 
 
-def entry_name(inputs: tuple[Leaf, ...], outputs: tuple[Leaf, ...], n: int) -> Callable[[int], str]:
+def entry_name(inputs: tuple[Leaf, ...], outputs: tuple[Leaf, ...], n: int) -> EntryNames:
     """Names flat entries of an (m, n) Jacobian: "input[0][2] -> output[1]"."""
     scalar_out = len(outputs) == 1 and outputs[0].size == 1
+    starts = np.array([leaf.offset for leaf in inputs])
 
     def where(flat: int) -> str:
         row, col = divmod(flat, n)
         name = locate(inputs, col)
         return name if scalar_out else f"{name} -> {locate(outputs, row)}"
 
-    return where
+    def owner(flat: np.ndarray) -> np.ndarray:
+        index: np.ndarray = np.searchsorted(starts, flat % n, side="right") - 1
+        return index
+
+    return EntryNames(where, owner, tuple(leaf.name for leaf in inputs))
 
 
 def units(n: int, start: int, stop: int) -> np.ndarray:
@@ -264,7 +269,7 @@ def judge(
     analytic: np.ndarray,
     numbers: Numbers,
     layout: Layout,
-    where: Callable[[int], str],
+    where: EntryNames,
     spent: int,
     scale: np.ndarray | None = None,
     conditioning: np.ndarray | None = None,
@@ -382,7 +387,7 @@ def _plain_agrees(
 def adjoint(
     reverse: np.ndarray,
     forward: np.ndarray,
-    where: Callable[[int], str],
+    where: EntryNames,
     ctx: Context,
     scale: np.ndarray | None = None,
     undecidable: np.ndarray | None = None,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gradcheck._compare import NOISE_SAFETY, SAFETY, Numbers, compare, summarise
+from gradcheck._compare import NOISE_SAFETY, SAFETY, EntryNames, Numbers, compare, summarise
 from gradcheck._results import Tolerance
 
 TOL = Tolerance(SAFETY, NOISE_SAFETY)
@@ -64,8 +64,11 @@ def test_summarise_lists_only_offending_entries_worst_first():
     analytic = np.array([[1.0, 2.0, 3.0]])
     num = numbers([1.0, 2.0 + 1e-3, 3.0 + 1e-2], 1e-9)
     result = compare(analytic, num, eps_a=EPS, tolerance=TOL)
-    summary = summarise("vjp", result, analytic, num, lambda i: f"x[{i}]", tolerance=TOL)
+    names = EntryNames(lambda i: f"x[{i}]", np.zeros_like, ("x",))
+    summary = summarise("vjp", result, analytic, num, names, tolerance=TOL)
     assert summary.verdict == "fail"
     assert [e.where for e in summary.worst] == ["x[2]", "x[1]"]
+    assert summary.histogram is not None
+    assert list(summary.histogram["counts"]) == ["x"]
     assert summary.message.startswith("2 of 3 entries differ")
     assert summary.entries == 3
