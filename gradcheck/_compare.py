@@ -94,6 +94,18 @@ class Numbers:
         for name in ("value", "bound", "noise", "kink", "step"):
             getattr(self, name)[index] = getattr(other, name)
 
+    def reconcile(self, index: Any, other: Numbers) -> None:
+        """Weigh an independent estimate of the entries at `index` (Note: A second grid of
+        steps in `_judge`): where the two disagree beyond their errors, at least one error is
+        understated, so the bound grows to cover the other estimate's whole interval."""
+        value, bound = self.value[index], self.bound[index]
+        with np.errstate(invalid="ignore"):
+            apart = np.abs(value - other.value) > 2 * (bound + other.bound)
+            widened = np.abs(value - other.value) + other.bound
+        grow = apart & np.isfinite(widened)
+        self.bound[index] = np.where(grow, np.maximum(bound, widened), bound)
+        self.noise[index] = np.where(grow, 0.0, self.noise[index])
+
 
 @dataclass(frozen=True, slots=True)
 class Comparison:

@@ -144,7 +144,7 @@ class _Projections:
     def layout(self, level: np.ndarray) -> Layout:
         return Layout(
             numbers=self.numbers,
-            contested=lambda result: np.flatnonzero(result.contested.any(axis=1)),
+            contested=lambda mask: np.flatnonzero(mask.any(axis=1)),
             index=lambda which: which,
             probe=self.probe,
             directions=lambda which: self.v[which],

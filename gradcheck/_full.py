@@ -108,7 +108,7 @@ def _layout(fn: Differentiable, level: np.ndarray) -> Layout:
 
     return Layout(
         numbers=numbers,
-        contested=lambda result: np.flatnonzero(result.contested.any(axis=0)),
+        contested=lambda mask: np.flatnonzero(mask.any(axis=0)),
         index=lambda which: (slice(None), which),
         probe=probe,
         directions=lambda which: Coordinates(which, fn.n),

@@ -72,3 +72,14 @@ def test_summarise_lists_only_offending_entries_worst_first():
     assert list(summary.histogram["counts"]) == ["x"]
     assert summary.message.startswith("2 of 3 entries differ")
     assert summary.entries == 3
+
+
+def test_reconcile_widens_only_where_independent_estimates_disagree():
+    """Two estimates that agree within their errors keep the first bound; where they do not,
+    one error claim is wrong, and the bound covers the other estimate's whole interval."""
+    first = numbers([1.0, 2.0], 1e-12, noise=1e-12)
+    second = numbers([1.0 + 1e-12, 2.0 + 1e-10], 2e-12)
+    first.reconcile(slice(None), second)
+    np.testing.assert_allclose(first.bound, [[1e-12, 1e-10 + 2e-12]])
+    np.testing.assert_array_equal(first.noise, [[1e-12, 0.0]])
+    np.testing.assert_array_equal(first.value, [[1.0, 2.0]])

@@ -194,3 +194,19 @@ def test_torch_a_wrong_derivative_beside_rounding_garbage_still_fails():
     for mode in ("full", "fast"):
         report = gc.check(Shifted.apply, x, w, mode=mode)
         assert report.verdict == "fail", report
+
+
+@pytest.mark.parametrize("seed", [23, 35])
+def test_torch_pinv_of_a_rank_deficient_product_passes_in_fast_mode(seed):
+    """OpInfo's linalg.pinv.singular: pinv(a @ b.mT) with orthonormal a (3×2) and b (50×2).
+    The SVD's rounding is heavy-tailed (one sample 40 sigma off the measured noise): every
+    power-of-two ladder shared that sample and confirmed the others' estimate at a fifth of
+    its true error, and the correct gradient failed by 1.1-2x its budget. A second grid of
+    steps (1.5·2^k) disagrees with it, so the bound covers both (Note: A second grid of steps
+    in `_judge`)."""
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(seed)
+    a = torch.linalg.qr(torch.rand(3, 2, dtype=torch.float64, generator=g)).Q.requires_grad_()
+    b = torch.linalg.qr(torch.rand(50, 2, dtype=torch.float64, generator=g)).Q.requires_grad_()
+    report = gc.check(lambda a, b: torch.linalg.pinv(a @ b.mT), a, b, mode="fast")
+    assert report.verdict == "pass", report

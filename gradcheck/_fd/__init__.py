@@ -19,7 +19,7 @@ from .ladder import (
     start_steps,
 )
 from .noise import NOISE_SIGMAS, measure_noise
-from .policy import DEFAULT, LARGEST_START, THOROUGH, Ladder
+from .policy import DEFAULT, LARGEST_START, OFF_GRID, THOROUGH, Ladder
 from .stencils import FiniteDifference, backward, central, forward
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "HIDDEN_UNIT",
     "LARGEST_START",
     "NOISE_SIGMAS",
+    "OFF_GRID",
     "THOROUGH",
     "Coordinates",
     "Derivative",

@@ -94,6 +94,7 @@ def thorough(
     f0: np.ndarray,
     directions: Directions,
     noise_level: np.ndarray | None = None,
+    policies: tuple[Ladder, ...] = THOROUGH,
 ) -> Estimates:
     """A second, expensive look at contested directions (see the module docstring).
 
@@ -109,7 +110,7 @@ def thorough(
     level = NOISE_SIGMAS * np.concatenate(local)
     if noise_level is not None:
         level = np.maximum(level, noise_level)
-    runs = [_chunked(fn, f0, directions, policy=p, noise_level=level) for p in THOROUGH]
+    runs = [_chunked(fn, f0, directions, policy=p, noise_level=level) for p in policies]
     values = np.stack([r.value for r in runs])  # (starts, d, m)
     errors = np.stack([r.error for r in runs])
     steps = np.stack([r.step for r in runs])  # (starts, d)

@@ -894,6 +894,7 @@ def estimate(
         with np.errstate(divide="ignore", invalid="ignore"):
             floor = 2.0 ** np.ceil(np.log2(np.where(min_start > 0, min_start, 0.0)))
         start = np.minimum(np.maximum(start, floor), start_steps(x, directions, 0.5))
+    plain, start = plain * policy.grid, start * policy.grid
     result = ladder(
         evaluate,
         x,

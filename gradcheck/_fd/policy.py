@@ -8,7 +8,7 @@ estimate in `ladder`, and the power benchmark (`benchmarks/power.py`) that valid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,8 @@ class Ladder:
         absolute: start_factor is a step in units of 1 rather than of |x|: where x is tiny
             the function's length scale is usually not (cos at 1e-8 needs steps near 1e-3,
             not 1e-10; NUMERICS.md, "Length scale ≠ |x| at tiny x").
+        grid: steps are grid·2^k; 1.5 puts a ladder's samples between those of the power-of-two
+            ladders (Note: A second grid of steps in `_judge`).
     """
 
     start_factor: float = 2.0**-7
@@ -54,6 +56,7 @@ class Ladder:
     too_big_ratio: float = 0.45
     step_target: float = 1e-9
     absolute: bool = False
+    grid: float = 1.0
 
 
 DEFAULT = Ladder()
@@ -66,6 +69,10 @@ THOROUGH = (
 """The second look at contested entries: ladders from four starts relative to |x|, one to
 four decades apart, and three in absolute units for where |x| is far below the length scale
 (the one from a step of 1 also serves large constant offsets: Note: Step choice)."""
+
+OFF_GRID = tuple(replace(p, grid=1.5) for p in THOROUGH)
+"""The thorough ladders again on steps 1.5·2^k, for an estimate independent of theirs. Their
+points stay exact (Note: Exact steps): 1.5·h is a multiple of h/2, one halving more."""
 
 LARGEST_START = max(p.start_factor for p in THOROUGH if not p.absolute) * DEFAULT.noisy_restart
 """The largest first step (relative to |x|) any ladder may take, for snapping directions."""
