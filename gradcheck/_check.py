@@ -24,6 +24,7 @@ from ._backward import batched_grad, undefined_grad
 from ._compare import NOISE_SAFETY, SAFETY
 from ._differentiable import Differentiable
 from ._errors import ForeignOutputError, GradientError, UsageError
+from ._fd import noise_look
 from ._options import Options, validate
 from ._orders import Orders, check_orders
 from ._plan import plan
@@ -218,7 +219,12 @@ def _run(
                 "passes such cases too)",
             ),
         )
-    f0, stop, jitter = preflight(target, options.nondet_tol)
+    # The noise table's points go to the framework with the preflight's repeats, in one call;
+    # a surrogate's noise is its own, measured later.
+    look = None if surrogate else noise_look(target, rng)
+    f0, stop, jitter, table = preflight(
+        target, options.nondet_tol, None if look is None else look.points
+    )
     if stop is not None:
         return report([stop])
     options, planned, long = plan(options, target)
@@ -232,7 +238,15 @@ def _run(
     tolerance = Tolerance(SAFETY, NOISE_SAFETY, options.atol, options.rtol)
     with progress(long, f"gradcheck: {target.n} coordinates") as advance:
         done = check_orders(
-            target, source, (f0, s0), options, tolerance, rng, surrogate=surrogate, advance=advance
+            target,
+            source,
+            (f0, s0),
+            options,
+            tolerance,
+            rng,
+            surrogate=surrogate,
+            advance=advance,
+            first_look=None if look is None else (look, table),
         )
     if not done.checks:
         raise UsageError(

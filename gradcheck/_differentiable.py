@@ -91,17 +91,15 @@ def locate(leaves: Sequence[Leaf], flat_index: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AtPoint:
-    """f(x0) as a binding evaluated it while it learned the function's structure.
+    """f(x0) as the adapter evaluated it on its own account, for the preflight's repeats.
 
     Attributes:
-        single: (m,) one plain evaluation.
-        batched: (k, m) k >= 2 rows of one batched (vmapped) evaluation, each at x0.
-        plain: (m,) another plain evaluation, by the path every later point takes (the one
-            that cross-checked the batched rows), or None where the binding made none.
+        single: (m,) one evaluation, made while the binding learned the function's structure.
+        plain: (m,) another, by the path every later point takes (the one that cross-checked
+            the first batched rows, which hold x0), or None while there is none.
     """
 
     single: np.ndarray
-    batched: np.ndarray
     plain: np.ndarray | None = None
 
 

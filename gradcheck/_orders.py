@@ -14,7 +14,7 @@ import numpy as np
 
 from ._differentiable import Differentiable, Unsupported
 from ._fast import fast
-from ._fd import measure_noise
+from ._fd import NoiseLook, measure_noise
 from ._full import full
 from ._guard import Guarded
 from ._judge import Context, Route
@@ -46,12 +46,15 @@ def check_orders(
     rng: np.random.Generator,
     surrogate: bool,
     advance: Advance | None = None,
+    first_look: tuple[NoiseLook, np.ndarray | None] | None = None,
 ) -> Orders:
     """Check orders 1 … options.order of target against differences of source.
 
     `values` are (target, source) at the point; `surrogate` says that source is a declared
     surrogate (then order 1 is a "surrogate" check and target itself tells whether the
-    override is in effect); `advance` counts every numeric evaluation (a progress bar).
+    override is in effect); `advance` counts every numeric evaluation (a progress bar);
+    `first_look` is order 1's noise look, already drawn from rng, with its table where the
+    preflight evaluated it.
     """
     done = Orders([], [], target)
     numeric_source, (c0, cs0) = source, values
@@ -82,7 +85,8 @@ def check_orders(
                 break
         guarded = Guarded(numeric_source if advance is None else Counted(numeric_source, advance))
         plain = Guarded(target) if surrogate and k == 1 else None
-        noise = measure_noise(guarded, rng)
+        look, table = first_look if k == 1 and first_look is not None else (None, None)
+        noise = measure_noise(guarded, rng, look, table)
         sigma = np.maximum(noise.sigma, options.nondet_tol)
         precision = 0.0 if noise.hidden else _precision(sigma, cs0)
         if precision:

@@ -8,6 +8,8 @@ user's own-dtype gradient is compared with the float64 one, for information only
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._differentiable import Differentiable, Unsupported
@@ -21,9 +23,26 @@ _NONDETERMINISTIC = (
 )
 
 
+class Preflight(NamedTuple):
+    """What `preflight` found.
+
+    Attributes:
+        f0: (m,) f(x0), a plain evaluation.
+        stop: the verdict that ends the check before it starts, if any.
+        jitter: the largest difference seen between repeated evaluations at x0.
+        alongside: (k, m) f at the points the caller asked to have evaluated in the same
+            batched call, or None where that call failed (evaluate them again, guarded).
+    """
+
+    f0: np.ndarray
+    stop: CheckResult | None
+    jitter: float
+    alongside: np.ndarray | None = None
+
+
 def preflight(
-    target: Differentiable, nondet_tol: float
-) -> tuple[np.ndarray, CheckResult | None, float]:
+    target: Differentiable, nondet_tol: float, alongside: np.ndarray | None = None
+) -> Preflight:
     """f(x0), the verdict that ends the check before it starts (if any), and the jitter seen.
 
     The point is evaluated again singly and twice through the batched path: an adapter that
@@ -32,15 +51,28 @@ def preflight(
     by JITTER_ULPS of f's size — multithreaded BLAS sums in a different order from call to
     call, and a batched kernel rounds differently (1e-15 on lstsq) — and by `nondet_tol`,
     legitimate nondeterminism the user declared (atomics); the largest difference seen is
-    returned, for the noise budget. Anything larger is "nondeterministic". Evaluations the
-    binding already made at x0 (`at_point`: its structure call and its batched vmap probe)
-    stand in for the repeats, two calls fewer; f0 itself is always a plain evaluation, the
-    path every later point takes (the one that cross-checked the probe, where there was one).
+    returned, for the noise budget. Anything larger is "nondeterministic".
+
+    The batched repeats share one call with the points `alongside` (the noise table): a
+    small check's cost is its number of calls into the framework. Where that call raises,
+    the repeats are evaluated alone, so an exception at x0 propagates unchanged and one at a
+    point gradcheck chose is left to the guarded evaluation that follows. Evaluations the
+    binding already made at x0 (`at_point`) stand in for the single ones; f0 itself is always
+    a plain evaluation, by the path every later point takes.
     """
-    known = target.at_point
-    f0 = target.value(target.x0) if known is None or known.plain is None else known.plain
-    batched = target.values(np.stack([target.x0] * 2)) if known is None else known.batched
-    again = target.value(target.x0) if known is None else known.single
+    x0 = target.x0
+    extra = np.empty((0, target.n)) if alongside is None else alongside
+    table: np.ndarray | None = None
+    try:
+        rows = target.values(np.vstack([x0, x0, extra]))
+        batched, table = rows[:2], rows[2:]
+    except Exception:
+        if not len(extra):
+            raise
+        batched = target.values(np.stack([x0, x0]))
+    known = target.at_point  # read after the batched call: its cross-check may fill it in
+    f0 = target.value(x0) if known is None or known.plain is None else known.plain
+    again = target.value(x0) if known is None else known.single
     repeats = np.vstack([again[None, :], batched])
     with np.errstate(invalid="ignore"):
         jitter = JITTER_ULPS * target.eps * float(np.nanmax(np.abs(f0), initial=0.0))
@@ -50,11 +82,11 @@ def preflight(
         worst = gaps.max(axis=0)
         where = int(np.argmax(worst))
         message = _NONDETERMINISTIC.format(gap=float(worst[where]), where=where)
-        return f0, CheckResult("vjp", "nondeterministic", message), 0.0
+        return Preflight(f0, CheckResult("vjp", "nondeterministic", message), 0.0)
     if not np.isfinite(f0).all():
         message = "the function's value is NaN or inf at this point"
-        return f0, CheckResult("vjp", "nonfinite", message), 0.0
-    return f0, None, float(gaps.max(initial=0.0))
+        return Preflight(f0, CheckResult("vjp", "nonfinite", message), 0.0)
+    return Preflight(f0, None, float(gaps.max(initial=0.0)), None if alongside is None else table)
 
 
 JITTER_ULPS = 64.0

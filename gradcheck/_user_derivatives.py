@@ -190,12 +190,23 @@ class UserDerivatives(Differentiable):
                 f"grad= and hvp= are for scalar functions, but fn returns {base.m} "
                 "values: pass jacobian=, vjp= or jvp= instead"
             )
+        self._base = base  # before __init__, which sets the notes (they are the base's)
         super().__init__(base.x0, base.inputs, base.outputs, eps=base.eps, notes=base.notes)
         self.framework = base.framework  # type: ignore[misc]
-        self._base, self._grad, self._jacobian = base, grad, jacobian
+        self._grad, self._jacobian = grad, jacobian
         self._vjp, self._jvp, self._hvp = vjp, jvp, hvp
         self._positions = base.positions
         self._analytic_eps = float(np.finfo(np.float64).eps)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The base's notes, read when asked: its adapter adds some as the check runs (a
+        vmap fallback found on the first batched call)."""
+        return self._base.notes
+
+    @notes.setter
+    def notes(self, value: tuple[str, ...]) -> None:
+        self._base.notes = value
 
     @property
     def analytic_eps(self) -> float:

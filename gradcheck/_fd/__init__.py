@@ -18,7 +18,7 @@ from .ladder import (
     sizes,
     start_steps,
 )
-from .noise import NOISE_SIGMAS, measure_noise
+from .noise import NOISE_SIGMAS, NoiseLook, measure_noise, noise_look
 from .policy import DEFAULT, LARGEST_START, OFF_GRID, THOROUGH, Ladder
 from .stencils import FiniteDifference, backward, central, forward
 
@@ -35,6 +35,7 @@ __all__ = [
     "Estimates",
     "FiniteDifference",
     "Ladder",
+    "NoiseLook",
     "backward",
     "central",
     "chunk_size",
@@ -45,6 +46,7 @@ __all__ = [
     "fixed_step",
     "forward",
     "measure_noise",
+    "noise_look",
     "round_off",
     "sizes",
     "start_steps",

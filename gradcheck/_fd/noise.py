@@ -64,37 +64,70 @@ class Noise(NamedTuple):
     hidden: bool = False
 
 
-def measure_noise(fn: Differentiable, rng: np.random.Generator) -> Noise:
-    """σ of f's round-off noise per output, measured along one random direction; 0 if unclear.
+class NoiseLook(NamedTuple):
+    """Where `measure_noise` samples f: POINTS points x + i·h·direction, i = 1 … POINTS.
 
-    Costs POINTS evaluations (twice that where not one bit of f changed: Note: Hidden
-    resolution).
+    Drawn apart from the measurement so that a caller can evaluate the points in a call it
+    makes anyway (the preflight's repeats at x0): a small check's cost is its number of calls
+    into the framework.
+
+    Attributes:
+        direction: (n,) the direction; all zero where x offers none (then no points).
+        h: the spacing along it.
+        points: (POINTS, n) the points, or (0, n).
     """
+
+    direction: np.ndarray
+    h: float
+    points: np.ndarray
+
+
+def noise_look(fn: Differentiable, rng: np.random.Generator) -> NoiseLook:
+    """Draw the direction of `measure_noise`'s table (one draw from rng) and its points."""
     # Each coordinate moves in proportion to its own size: inputs of 1e6 next to weights of
     # 0.3 must not make the weights' steps large enough to cross a relu's kink.
     scaled = rng.standard_normal((1, fn.n)) * sizes(fn.x0)[None, :]
     direction = exact_directions(fn.x0, scaled / np.abs(scaled).max(), 1.0)[0]
     if not direction.any():
-        return Noise(np.zeros(fn.m))
+        return NoiseLook(direction, 0.0, np.empty((0, fn.n)))
     h = float(start_steps(fn.x0, direction[None, :], SPACING)[0])
-    table = _table(fn, direction, h)
+    return NoiseLook(direction, h, _points(fn.x0, direction, h))
+
+
+def measure_noise(
+    fn: Differentiable,
+    rng: np.random.Generator,
+    look: NoiseLook | None = None,
+    table: np.ndarray | None = None,
+) -> Noise:
+    """σ of f's round-off noise per output, measured along one random direction; 0 if unclear.
+
+    Costs POINTS evaluations (twice that where not one bit of f changed: Note: Hidden
+    resolution), none of them where `table` holds f at `look`'s points already; `look` is
+    drawn from rng unless given.
+    """
+    look = look if look is not None else noise_look(fn, rng)
+    if not look.direction.any():
+        return Noise(np.zeros(fn.m))
+    table = table if table is not None else fn.values(look.points)
     if not np.isfinite(table).all():
         return Noise(np.zeros(fn.m))
-    if (table != table[0]).any() or h >= HIDDEN_SPACING:
+    if (table != table[0]).any() or look.h >= HIDDEN_SPACING:
         return Noise(_sigma(table, strict=False))
     # Not one bit changed: look again where an intermediate of size 1 would show its
     # rounding, and believe only a table that is plainly noise there.
-    table = _table(fn, direction, HIDDEN_SPACING / float(np.abs(direction).max()))
+    hidden = HIDDEN_SPACING / float(np.abs(look.direction).max())
+    table = fn.values(_points(fn.x0, look.direction, hidden))
     if not np.isfinite(table).all():
         return Noise(np.zeros(fn.m))
     return Noise(_sigma(table, strict=True), hidden=True)
 
 
-def _table(fn: Differentiable, direction: np.ndarray, h: float) -> np.ndarray:
-    """f at x + i·h·direction, i = 1 … POINTS: (POINTS, m)."""
+def _points(x: np.ndarray, direction: np.ndarray, h: float) -> np.ndarray:
+    """x + i·h·direction, i = 1 … POINTS: (POINTS, n)."""
     steps = h * np.arange(1, POINTS + 1)
-    table: np.ndarray = fn.values(fn.x0[None, :] + steps[:, None] * direction[None, :])
-    return table
+    points: np.ndarray = x[None, :] + steps[:, None] * direction[None, :]
+    return points
 
 
 def _sigma(table: np.ndarray, strict: bool) -> np.ndarray:

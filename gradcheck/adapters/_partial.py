@@ -183,6 +183,12 @@ class Placement:
         starts = list(itertools.accumulate(widths, initial=0))
         self.groups = [self.leaves[a:b] for a, b in itertools.pairwise(starts)]
         self.x0 = np.concatenate(values) if values else np.empty(0)
+        # `arrays` runs at every evaluation: plain arrays skip the general assembly.
+        self._slices = (
+            [(leaf.offset, leaf.offset + leaf.size, leaf.shape) for leaf in self.leaves]
+            if self.plain
+            else None
+        )
 
     @property
     def plain(self) -> bool:
@@ -201,6 +207,8 @@ class Placement:
             ops: the framework's operations (NumPy's by default).
             tangent: held entries are zero (a tangent), not their values.
         """
+        if self._slices is not None:  # every array one leaf of its own shape: views of x
+            return [ops.reshape(x[start:end], shape) for start, end, shape in self._slices]
         return [
             assemble(
                 group,

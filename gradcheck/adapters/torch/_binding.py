@@ -109,12 +109,9 @@ class TorchBinding:
             structure=Structure(parts, tuple(outputs.names)),
             stream=stream,
         )
-        # Try vmap once now, so that a fallback's reason is in `notes` before anyone reads them;
-        # with the structure call above, these are the preflight's evaluations at x0.
-        repeats = function.values(np.stack([x0, x0]))
+        # The structure call above is the preflight's single evaluation at x0.
         flat_template = outputs.concat(outputs.parts(outputs.template)).detach().cpu().numpy()
-        single = np.asarray(flat_template, dtype=np.float64)
-        function.at_point = AtPoint(single, repeats, function.checked_at_x0)
+        function.at_point = AtPoint(np.asarray(flat_template, dtype=np.float64))
         return function
 
     def _native(
@@ -205,11 +202,14 @@ class Outputs:
         starts = itertools.accumulate(sizes, initial=0)
         self.groups = [self.leaves[a:b] for a, b in itertools.pairwise(starts)]
         self.m = sum(leaf.size for leaf in self.leaves)
+        self._single = is_tensor(template) and self.keep == [True]
 
     def parts(self, result: Any) -> list[torch.Tensor]:
         """The checked outputs of a result, one tensor each, as the code returned them."""
         import torch
 
+        if self._single and is_tensor(result):  # the common case, at every evaluation
+            return [result]
         named = flatten(result, "output", is_tensor)
         if len(named) != len(self.keep):
             raise UsageError(
@@ -226,8 +226,11 @@ class Outputs:
         """Checked outputs (see `parts`) as one 1-D float64 tensor (differentiable)."""
         import torch
 
-        pieces = [p.to(torch.float64).reshape(-1) for t in parts for p in real_parts(t)]
-        y = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+        if len(parts) == 1 and parts[0].dtype == torch.float64:  # no parts, no copy
+            y = parts[0].reshape(-1)
+        else:
+            pieces = [p.to(torch.float64).reshape(-1) for t in parts for p in real_parts(t)]
+            y = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
         check_output_size(y.shape[0], self.m)
         return y
 

@@ -126,8 +126,6 @@ class TorchFlat(Differentiable):
         self._order = order  # derivative order this map computes (gradient maps: 2, 3, ...)
         self._batching = Batching(self, "torch.func.vmap")
         self._forward_unsupported: str | None = None
-        self.checked_at_x0: np.ndarray | None = None
-        """The plain evaluation at x0 that vmap's first cross-check made, if it made one."""
 
     # -- conversions ------------------------------------------------------------------------
 
@@ -466,8 +464,9 @@ class TorchFlat(Differentiable):
             for row in {0, len(chunk) - 1} if distinct else {0}:  # the last: a batch-mixing vmap
                 plain = self.value(chunk[row])
                 agree(result[row], plain, "torch.func.vmap disagreed with a plain evaluation")
-                if self.checked_at_x0 is None and np.array_equal(chunk[row], self.x0):
-                    self.checked_at_x0 = plain
+                if self.at_point and self.at_point.plain is None:
+                    if np.array_equal(chunk[row], self.x0):
+                        self.at_point = replace(self.at_point, plain=plain)
         return result
 
     def gradient_map(self, u: np.ndarray) -> TorchFlat:

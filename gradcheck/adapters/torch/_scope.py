@@ -35,8 +35,12 @@ class RandomStream:
         self._state: Any = None
         self._cuda: Any = None
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
+    def active(self) -> _Scope:
+        """A context in which the code draws from this stream (the user's states put back)."""
+        return _Scope(self, switch_dtype=False)
+
+    def _enter(self) -> tuple[Any, Any]:
+        """Switch to this stream; the user's (CPU, CUDA) states, for `_exit`."""
         import torch
 
         cuda = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]  # False without CUDA
@@ -46,34 +50,71 @@ class RandomStream:
             torch.set_rng_state(self._state)
         if cuda and self._cuda is not None:
             torch.cuda.set_rng_state_all(self._cuda)
+        return user, user_cuda
+
+    def _exit(self, user: tuple[Any, Any]) -> None:
+        """Keep where this stream got to, and put the user's states back."""
+        import torch
+
+        self._state = torch.get_rng_state()
+        torch.set_rng_state(user[0])
+        if user[1] is not None:
+            self._cuda = torch.cuda.get_rng_state_all()
+            torch.cuda.set_rng_state_all(user[1])
+
+
+class _Scope:
+    """The context of `float64_default` and `RandomStream.active`.
+
+    A plain class rather than `contextlib.contextmanager`: it wraps every call into the
+    user's code, dozens per check, and the generator machinery cost more than the rest of a
+    small function's evaluation.
+    """
+
+    __slots__ = ("_dtype", "_stream", "_switch_dtype", "_user")
+
+    def __init__(self, stream: RandomStream | None, *, switch_dtype: bool) -> None:
+        self._stream, self._switch_dtype = stream, switch_dtype
+        self._dtype: Any = None
+        self._user: tuple[Any, Any] | None = None
+
+    def __enter__(self) -> None:
+        import torch
+
+        if self._switch_dtype:
+            self._dtype = torch.get_default_dtype()
+            torch.set_default_dtype(torch.float64)
+        if self._stream is not None:
+            try:
+                self._user = self._stream._enter()
+            except BaseException:
+                self._restore_dtype()
+                raise
+
+    def __exit__(self, *exc: object) -> None:
         try:
-            yield
+            if self._user is not None:
+                assert self._stream is not None
+                self._stream._exit(self._user)
         finally:
-            self._state = torch.get_rng_state()
-            torch.set_rng_state(user)
-            if user_cuda is not None:
-                self._cuda = torch.cuda.get_rng_state_all()
-                torch.cuda.set_rng_state_all(user_cuda)
+            self._restore_dtype()
+
+    def _restore_dtype(self) -> None:
+        import torch
+
+        if self._switch_dtype:
+            torch.set_default_dtype(self._dtype)
 
 
-@contextlib.contextmanager
-def float64_default(stream: RandomStream | None = None) -> Iterator[None]:
-    """Make tensors the user's code creates (torch.zeros(n), torch.tensor(0.5)) float64, and
-    let it draw from `stream` instead of the user's RNG.
+def float64_default(stream: RandomStream | None = None) -> _Scope:
+    """A context that makes tensors the user's code creates (torch.zeros(n), torch.tensor(0.5))
+    float64, and lets it draw from `stream` instead of the user's RNG.
 
     Without this, a constant built inside the function stays float32 and either truncates the
     float64 copy (in-place writes) or breaks ops that do not promote (matmul). The user's
     setting is restored even when their code raises.
     """
-    import torch
-
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        with stream.active() if stream is not None else contextlib.nullcontext():
-            yield
-    finally:
-        torch.set_default_dtype(previous)
+    return _Scope(stream, switch_dtype=True)
 
 
 def real_parts(tensor: torch.Tensor) -> list[torch.Tensor]:

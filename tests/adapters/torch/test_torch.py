@@ -195,6 +195,18 @@ def test_values_fall_back_to_a_loop_with_the_reason(fn: Any, reason: str) -> Non
     assert reason in loop_notes[0]
 
 
+def test_a_loop_fallback_found_during_the_check_reaches_a_report_with_user_derivatives() -> None:
+    # The first batched call is the check's own (preflight and noise table), after the
+    # user's derivatives were bound: the report still says why values are looped.
+    def fn(x: Any) -> Any:
+        return (x.sin() * x.sum().item()).sum()
+
+    x = randn(3)
+    report = gc.check(fn, x, grad=lambda t: t.cos() * t.sum() + t.sin().sum())
+    assert report.verdict == "pass"
+    assert any("evaluated in a loop" in note and "item" in note for note in report.notes)
+
+
 def test_code_writing_into_its_inputs_is_evaluated_in_a_loop() -> None:
     def fn(x: Any) -> Any:
         x.mul_(2)
