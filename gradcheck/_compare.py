@@ -310,7 +310,7 @@ def _evidence(
     focus = _focus(result)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.abs(flat_a - flat_n) / allowed
-    ratio = np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)  # |diff| / tol is never negative
     if focus is not None:
         ratio = (
             np.where(focus.ravel(), np.inf, ratio)

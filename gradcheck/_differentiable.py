@@ -66,8 +66,7 @@ class Leaf:
         """The name of one entry: "input[0][2, 1]" (or just "input[0]" for a scalar)."""
         if not self.shape:
             return self.name
-        index = np.unravel_index(flat_index - self.offset, self.shape)
-        return f"{self.name}[{', '.join(str(int(i)) for i in index)}]"
+        return f"{self.name}[{', '.join(map(str, unravel(flat_index - self.offset, self.shape)))}]"
 
 
 def leaves_of(named: Sequence[tuple[str, np.ndarray | tuple[int, ...], str]]) -> tuple[Leaf, ...]:
@@ -79,6 +78,16 @@ def leaves_of(named: Sequence[tuple[str, np.ndarray | tuple[int, ...], str]]) ->
         out.append(leaf)
         offset += leaf.size
     return tuple(out)
+
+
+def unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The C-order index of entry `flat` of an array of `shape` (np.unravel_index for one
+    entry, without its cost: every evidence line names two entries)."""
+    index = []
+    for size in reversed(shape):
+        flat, i = divmod(flat, size)
+        index.append(i)
+    return tuple(reversed(index))
 
 
 def locate(leaves: Sequence[Leaf], flat_index: int) -> str:

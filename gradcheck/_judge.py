@@ -354,9 +354,35 @@ def judge(
         evaluations=spent,
         cause=cause,
         curve=lambda flat, step: v_curve(ctx, *layout.probe(flat), step),
-        route=route if ctx.order > 1 or ctx.surrogate else None,
+        route=_route_label(ctx, route),
     )
     return [summary] + ([opinion] if opinion is not None else []), result
+
+
+def _route_label(ctx: Context, route: Route) -> str | None:
+    """The route a result names: where one kind has both (surrogate, hvp)."""
+    return route if ctx.order > 1 or ctx.surrogate else None
+
+
+def judged_alike(
+    ctx: Context, route: Route, analytic: np.ndarray, earlier: tuple[np.ndarray, list[CheckResult]]
+) -> list[CheckResult] | None:
+    """An earlier route's judgement, for `route`, where its analytic entries are bitwise the
+    same (forward and reverse mode usually are): `judge` would compare the same numbers with
+    the same entries, and no evaluation is spent on it. Only a clean pass is taken over (one
+    result, no second opinion): a finding has route-specific parts (the analytic noise is
+    measured by its own route, the likely cause reads the route), so it is judged anew. None
+    where it cannot be reused.
+    """
+    entries, results = earlier
+    if len(results) != 1 or results[0].verdict != "pass":
+        return None
+    if not np.array_equal(analytic, entries):
+        return None
+    relabelled = replace(
+        results[0], kind=kind_of(ctx, route), route=_route_label(ctx, route), evaluations=0
+    )
+    return [relabelled]
 
 
 def _cause(

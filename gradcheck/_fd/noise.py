@@ -135,21 +135,24 @@ def _sigma(table: np.ndarray, strict: bool) -> np.ndarray:
     where no level qualifies, 0 if `strict`, else the median of levels 3 … 6."""
     unit = np.maximum(np.abs(table).max(axis=0), np.finfo(np.float64).tiny)
     table = table / unit  # squares of values near 1e300 would overflow
-    sigmas, noisy = [], []
+    # Written for small tables: one check measures a few, and NumPy's per-call cost is most
+    # of their time (np.diff and np.mean are these slices and sums, with more overhead).
+    squares, noisy = [], []
     for j in range(1, LEVELS + 1):
-        table = np.diff(table, axis=0)
-        gamma = 1.0 / comb(2 * j, j)
-        sigmas.append(np.sqrt(gamma * np.mean(table**2, axis=0)))
+        table = table[1:] - table[:-1]
+        squares.append((table * table).sum(axis=0) / (len(table) * comb(2 * j, j)))
         signs = np.sign(table)
         noisy.append((signs[1:] != signs[:-1]).any(axis=0))
-    sigma = np.array(sigmas)  # (LEVELS, m)
+    sigma = np.sqrt(np.array(squares))  # (LEVELS, m)
     # Where no level qualifies, the steps are still far too small for the smooth part to
     # matter from the third difference on: the median of those levels stands in (never 0).
-    fallback = np.zeros(table.shape[1]) if strict else np.median(sigma[2:], axis=0)
+    # (The median of those four levels: the mean of the middle two, as np.median takes it.)
+    middle = np.sort(sigma[2:], axis=0)[1:3]
+    fallback = np.zeros(table.shape[1]) if strict else (middle[0] + middle[1]) / 2
     # The first level j whose estimate agrees with levels j+1, j+2 and whose differences
     # change sign, per output (vectorised: a table may have a column per direction and output).
-    windows = np.stack([sigma[j : j + 3] for j in range(LEVELS - 2)])  # (LEVELS-2, 3, m)
-    low, high = windows.min(axis=1), windows.max(axis=1)
+    low = np.minimum(np.minimum(sigma[:-2], sigma[1:-1]), sigma[2:])  # (LEVELS-2, m)
+    high = np.maximum(np.maximum(sigma[:-2], sigma[1:-1]), sigma[2:])
     qualifies = (low > 0) & (high <= AGREE * low) & np.array(noisy[: LEVELS - 2])
     first = qualifies.argmax(axis=0)
     chosen = sigma[first, np.arange(sigma.shape[1])]
