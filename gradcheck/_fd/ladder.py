@@ -514,6 +514,8 @@ class _Tableaux:
         """Errors of this row's entries, and of the best so far, raised where the previous,
         twice larger step straddled a kink (Note: Kink straddle)."""
         previous = self.jumps[ok, -1]
+        if np.isnan(previous).all():  # no earlier row of this tableau: nothing to straddle
+            return err
         ratio = np.abs(previous) / np.abs(jump)
         # A bias raises an error bound, never a verdict: a low bar (STRADDLE_SIGMAS).
         significant = np.abs(previous) > STRADDLE_SIGMAS * 4 * noise
@@ -543,11 +545,19 @@ class _Tableaux:
         r, best, best_err = self.rows[ok], self.best[ok], self.best_err[ok]
         # The best entry of this row, per output; its error is never below its own noise.
         pick = np.argmin(err, axis=1)
+        noise = noise * self.amplification[pick]  # of the winning tableau column
+        usable = ~too_big & (r >= 2)  # the regime test needs three rows
+        # Only round-off can stall a ladder: an error still far above the noise means the
+        # steps are too big, and the ladder goes on down (bounded by max_rows). That holds
+        # per output: one whose steps still straddle a nearby kink (a relu unit just off
+        # zero) must not be stopped by the other outputs of its direction being done.
+        if not usable.any():  # a tableau's first rows: nothing is kept, nothing stalls
+            self.stalled[ok] = 0
+            target: np.ndarray = np.maximum(self.policy.rtol * np.abs(best), 4 * noise)
+            return target
         cur = new[np.arange(len(pick))[:, None], pick, np.arange(pick.shape[1])[None, :]]
         cur_err = err.min(axis=1)  # err at pick (a NaN both picks and is the minimum)
-        noise = noise * self.amplification[pick]  # of the winning tableau column
         cur_err = np.maximum(cur_err, noise)
-        usable = ~too_big & (r >= 2)  # the regime test needs three rows
         # Confirmation by smaller steps: a later estimate that disagrees with the best one by
         # more than its own error shows that the best one's error was underestimated.
         conflict = np.abs(cur - best) - cur_err
@@ -557,11 +567,7 @@ class _Tableaux:
         self.best_err[ok] = np.where(better, cur_err, best_err)
         self.best_step[ok] = np.where(better.any(axis=1), self.h[ok], self.best_step[ok])
         self.floor[ok] = np.where(better, noise, self.floor[ok])
-        # Only round-off can stall a ladder: an error still far above the noise means the
-        # steps are too big, and the ladder goes on down (bounded by max_rows). That holds
-        # per output: one whose steps still straddle a nearby kink (a relu unit just off
-        # zero) must not be stopped by the other outputs of its direction being done.
-        target: np.ndarray = np.maximum(self.policy.rtol * np.abs(self.best[ok]), 4 * noise)
+        target = np.maximum(self.policy.rtol * np.abs(self.best[ok]), 4 * noise)
         settled = (cur_err <= 8 * noise) | (self.best_err[ok] <= target)
         noise_bound = settled.all(axis=1)
         self.stalled[ok] = np.where(
@@ -636,7 +642,7 @@ class _Tableaux:
         if width < self.cols:  # the next row reads at most one column further
             self.prev[ok, width] = np.nan
         self.rows[ok] = np.where(too_big, 0, r + 1)
-        if jump is not None:
+        if jump is not None and too_big.any():
             self.jumps[self._indices(ok)[too_big]] = np.nan
         self.h[ok] /= np.where(too_big, policy.coarse_ratio, policy.ratio)
         converged = (self.rows[ok] >= policy.min_rows) & (self.best_err[ok] <= target).all(axis=1)
