@@ -24,10 +24,10 @@ from ._backward import batched_grad, undefined_grad
 from ._compare import NOISE_SAFETY, SAFETY
 from ._differentiable import Differentiable
 from ._errors import ForeignOutputError, GradientError, UsageError
-from ._fd import noise_look
 from ._options import Options, validate
 from ._orders import Orders, check_orders
 from ._plan import plan
+from ._prefetch import plan_ahead
 from ._preflight import dtype_audit, preflight
 from ._progress import progress
 from ._results import CheckResult, Report, Tolerance, worst_verdict
@@ -219,11 +219,12 @@ def _run(
                 "passes such cases too)",
             ),
         )
-    # The noise table's points go to the framework with the preflight's repeats, in one call;
-    # a surrogate's noise is its own, measured later.
-    look = None if surrogate else noise_look(target, rng)
-    f0, stop, jitter, table = preflight(
-        target, options.nondet_tol, None if look is None else look.points
+    # What order 1 will ask for first (the noise table, the first ladder rows) goes to the
+    # framework with the preflight's repeats, in one call; a surrogate's are its own.
+    ladders = options.mode == "full" and options.step is None
+    ahead = None if surrogate else plan_ahead(target, rng, ladders=ladders)
+    f0, stop, jitter, known = preflight(
+        target, options.nondet_tol, None if ahead is None else ahead.points
     )
     if stop is not None:
         return report([stop])
@@ -246,7 +247,7 @@ def _run(
             rng,
             surrogate=surrogate,
             advance=advance,
-            first_look=None if look is None else (look, table),
+            ahead=None if ahead is None else (ahead, known),
         )
     if not done.checks:
         raise UsageError(

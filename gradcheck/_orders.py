@@ -14,11 +14,12 @@ import numpy as np
 
 from ._differentiable import Differentiable, Unsupported
 from ._fast import fast
-from ._fd import NoiseLook, measure_noise
+from ._fd import measure_noise
 from ._full import full
 from ._guard import Guarded
 from ._judge import Context, Route
 from ._options import Options
+from ._prefetch import Ahead, Prefetched
 from ._progress import Advance, Counted
 from ._results import CheckResult, Tolerance, worst_verdict
 
@@ -46,15 +47,15 @@ def check_orders(
     rng: np.random.Generator,
     surrogate: bool,
     advance: Advance | None = None,
-    first_look: tuple[NoiseLook, np.ndarray | None] | None = None,
+    ahead: tuple[Ahead, np.ndarray | None] | None = None,
 ) -> Orders:
     """Check orders 1 … options.order of target against differences of source.
 
     `values` are (target, source) at the point; `surrogate` says that source is a declared
     surrogate (then order 1 is a "surrogate" check and target itself tells whether the
     override is in effect); `advance` counts every numeric evaluation (a progress bar);
-    `first_look` is order 1's noise look, already drawn from rng, with its table where the
-    preflight evaluated it.
+    `ahead` is what order 1 will ask for first, already drawn from rng, with f there where
+    the preflight evaluated it (`_prefetch`).
     """
     done = Orders([], [], target)
     numeric_source, (c0, cs0) = source, values
@@ -85,8 +86,14 @@ def check_orders(
                 break
         guarded = Guarded(numeric_source if advance is None else Counted(numeric_source, advance))
         plain = Guarded(target) if surrogate and k == 1 else None
-        look, table = first_look if k == 1 and first_look is not None else (None, None)
-        noise = measure_noise(guarded, rng, look, table)
+        numeric: Differentiable = guarded
+        if k == 1 and ahead is not None:
+            table, ladder = ahead[0].split(ahead[1])
+            noise = measure_noise(guarded, rng, ahead[0].look, table)
+            if ladder is not None and len(ladder):
+                numeric = Prefetched(guarded, ahead[0].ladder, ladder)
+        else:
+            noise = measure_noise(guarded, rng)
         sigma = np.maximum(noise.sigma, options.nondet_tol)
         precision = 0.0 if noise.hidden else _precision(sigma, cs0)
         if precision:
@@ -97,7 +104,7 @@ def check_orders(
             )
         context = Context(
             done.current,
-            guarded,
+            numeric,
             c0,
             cs0,
             tolerance,

@@ -6,7 +6,7 @@ bars back. `derivative` is the engine on its own, for users.
 """
 
 from .derivative import Derivative, derivative
-from .estimate import chunk_size, directional, fixed_step, thorough
+from .estimate import chunk_size, directional, fixed_step, opening_points, thorough
 from .ladder import (
     HIDDEN_UNIT,
     Coordinates,
@@ -47,6 +47,7 @@ __all__ = [
     "forward",
     "measure_noise",
     "noise_look",
+    "opening_points",
     "round_off",
     "sizes",
     "start_steps",

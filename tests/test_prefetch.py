@@ -1,0 +1,96 @@
+"""Evaluating ahead: the first ladder rows and the noise table go with the preflight's call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gradcheck as gc
+from gradcheck._fd import Coordinates, directional, opening_points
+from gradcheck._prefetch import PREFETCH_COORDINATES, Prefetched
+from gradcheck.adapters.numpy import NumpyAdapter, NumpyFlat
+
+
+class Calls:
+    """Records every batched call a bound NumPy function gets."""
+
+    def __init__(self, fn: NumpyFlat) -> None:
+        self.batches: list[np.ndarray] = []
+        original = fn.values
+
+        def values(xs: np.ndarray) -> np.ndarray:
+            self.batches.append(np.array(xs))
+            return original(xs)
+
+        fn.values = values  # type: ignore[method-assign]
+
+
+def bound(f: Any, x: np.ndarray) -> NumpyFlat:
+    fn = NumpyAdapter().bind(f, (x,), {}, None)
+    assert isinstance(fn, NumpyFlat)
+    return fn
+
+
+@pytest.mark.parametrize("x", [np.array([0.3, -1.2, 4.0]), np.array([0.0, 1e-9, 2e5])])
+def test_opening_points_are_the_first_points_the_ladders_ask_for(x: np.ndarray) -> None:
+    fn = bound(lambda v: np.sin(v) * v.sum(), x)
+    calls = Calls(fn)
+    directional(fn, fn.value(fn.x0), Coordinates(np.arange(fn.n), fn.n))
+    np.testing.assert_array_equal(
+        opening_points(fn, Coordinates(np.arange(fn.n), fn.n)), calls.batches[0]
+    )
+
+
+def test_each_prefetched_value_answers_one_request_for_exactly_its_point() -> None:
+    fn = bound(lambda v: np.cos(v), np.array([0.5, 2.0]))
+    calls = Calls(fn)
+    points = fn.x0 + np.array([[1e-3, 0.0], [0.0, 1e-3]])
+    stand_in = np.full((2, 2), 7.0)  # not f's values: shows which answers come from the store
+    prefetched = Prefetched(fn, points, stand_in)
+    nearby = points[0] + np.array([np.finfo(float).eps, 0.0])
+    first = prefetched.values(np.stack([points[1], nearby, points[0]]))
+    np.testing.assert_array_equal(first[[0, 2]], stand_in)
+    np.testing.assert_array_equal(first[1], np.cos(nearby))  # one ulp off: evaluated
+    again = prefetched.values(points)  # each known value is handed out once
+    np.testing.assert_array_equal(again, np.cos(points))
+    assert [len(b) for b in calls.batches] == [1, 2]
+
+
+def counted_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the batched calls every bound NumPy function gets from now on."""
+    sizes: list[int] = []
+    original = NumpyFlat.values
+
+    def values(self: NumpyFlat, xs: np.ndarray) -> np.ndarray:
+        sizes.append(len(xs))
+        return original(self, xs)
+
+    monkeypatch.setattr(NumpyFlat, "values", values)
+    return sizes
+
+
+def test_a_small_full_check_makes_one_batched_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeats at x0, the noise table and the first ladder rows go in one call; a smooth
+    function needs no other."""
+    x = np.array([0.3, -1.2, 0.7])
+    sizes = counted_calls(monkeypatch)
+    report = gc.check(np.sin, x, jacobian=lambda v: np.diag(np.cos(v)))
+    assert report.verdict == "pass"
+    assert sizes == [2 + 9 + 6 * x.size]  # repeats, noise table, three central rows
+
+
+def test_large_checks_do_not_evaluate_ladder_points_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.linspace(0.1, 1.0, PREFETCH_COORDINATES + 1)
+    sizes = counted_calls(monkeypatch)
+    gc.check(np.sin, x, jacobian=lambda v: np.diag(np.cos(v)))
+    assert sizes[0] == 2 + 9
+
+
+def test_estimates_are_those_of_separate_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.array([0.3, -1.2, 0.7])
+    ahead = gc.check(np.sin, x, jacobian=lambda v: np.diag(np.cos(v)))
+    monkeypatch.setattr("gradcheck._prefetch.PREFETCH_COORDINATES", 0)
+    alone = gc.check(np.sin, x, jacobian=lambda v: np.diag(np.cos(v)))
+    assert [c.to_dict() for c in ahead.checks] == [c.to_dict() for c in alone.checks]
