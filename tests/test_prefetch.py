@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -34,13 +35,23 @@ def bound(f: Any, x: np.ndarray) -> NumpyFlat:
 
 
 @pytest.mark.parametrize("x", [np.array([0.3, -1.2, 4.0]), np.array([0.0, 1e-9, 2e5])])
-def test_opening_points_are_the_first_points_the_ladders_ask_for(x: np.ndarray) -> None:
-    fn = bound(lambda v: np.sin(v) * v.sum(), x)
+def test_opening_points_are_what_the_ladders_of_a_linear_function_ask_for(x: np.ndarray) -> None:
+    fn = bound(lambda v: 3 * v - v.sum(), x)
+    every = Coordinates(np.arange(fn.n), fn.n)
     calls = Calls(fn)
-    directional(fn, fn.value(fn.x0), Coordinates(np.arange(fn.n), fn.n))
-    np.testing.assert_array_equal(
-        opening_points(fn, Coordinates(np.arange(fn.n), fn.n)), calls.batches[0]
-    )
+    directional(fn, fn.value(fn.x0), every)
+    rows, probe = calls.batches[:2]
+    np.testing.assert_array_equal(opening_points(fn, every), np.concatenate([rows, probe]))
+    assert len(probe) == 2 * fn.n  # Note: Exactly linear rows: one pair per direction
+
+
+def test_a_smooth_function_is_asked_for_the_same_first_rows() -> None:
+    fn = bound(lambda v: np.sin(v) * v.sum(), np.array([0.3, -1.2, 4.0]))
+    every = Coordinates(np.arange(fn.n), fn.n)
+    calls = Calls(fn)
+    directional(fn, fn.value(fn.x0), every)
+    ahead = opening_points(fn, every)
+    np.testing.assert_array_equal(ahead[: len(calls.batches[0])], calls.batches[0])
 
 
 def test_each_prefetched_value_answers_one_request_for_exactly_its_point() -> None:
@@ -71,14 +82,24 @@ def counted_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-def test_a_small_full_check_makes_one_batched_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Repeats at x0, the noise table and the first ladder rows go in one call; a smooth
-    function needs no other."""
+@pytest.mark.parametrize(
+    ("f", "jacobian"),
+    [
+        (np.sin, lambda v: np.diag(np.cos(v))),
+        (lambda v: 2 * v + v[::-1], lambda v: 2 * np.eye(v.size) + np.eye(v.size)[::-1]),
+    ],
+    ids=["smooth", "linear"],
+)
+def test_a_small_full_check_makes_one_batched_call(
+    monkeypatch: pytest.MonkeyPatch, f: Any, jacobian: Any
+) -> None:
+    """Repeats at x0, the noise table, the first ladder rows and the linear probe go in one
+    call; a smooth or linear function needs no other."""
     x = np.array([0.3, -1.2, 0.7])
     sizes = counted_calls(monkeypatch)
-    report = gc.check(np.sin, x, jacobian=lambda v: np.diag(np.cos(v)))
+    report = gc.check(f, x, jacobian=jacobian)
     assert report.verdict == "pass"
-    assert sizes == [2 + 9 + 6 * x.size]  # repeats, noise table, three central rows
+    assert sizes == [2 + 9 + 6 * x.size + 2 * x.size]  # repeats, noise, 3 rows, the probe
 
 
 def test_large_checks_do_not_evaluate_ladder_points_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,9 +109,21 @@ def test_large_checks_do_not_evaluate_ladder_points_ahead(monkeypatch: pytest.Mo
     assert sizes[0] == 2 + 9
 
 
-def test_estimates_are_those_of_separate_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("f", "jacobian"),
+    [
+        (np.sin, lambda v: np.diag(np.cos(v))),
+        (lambda v: 2 * v + v[::-1], lambda v: 2 * np.eye(v.size) + np.eye(v.size)[::-1]),
+        (lambda v: np.floor(40 * v), lambda v: np.zeros((v.size, v.size))),
+    ],
+    ids=["smooth", "linear", "staircase"],
+)
+def test_estimates_are_those_of_separate_calls(
+    monkeypatch: pytest.MonkeyPatch, f: Any, jacobian: Any
+) -> None:
     x = np.array([0.3, -1.2, 0.7])
-    ahead = gc.check(np.sin, x, jacobian=lambda v: np.diag(np.cos(v)))
+    ahead = gc.check(f, x, jacobian=jacobian)
     monkeypatch.setattr("gradcheck._prefetch.PREFETCH_COORDINATES", 0)
-    alone = gc.check(np.sin, x, jacobian=lambda v: np.diag(np.cos(v)))
-    assert [c.to_dict() for c in ahead.checks] == [c.to_dict() for c in alone.checks]
+    alone = gc.check(f, x, jacobian=jacobian)
+    as_text = [json.dumps(c.to_dict(), sort_keys=True) for c in (*ahead.checks, *alone.checks)]
+    assert as_text[: len(ahead.checks)] == as_text[len(ahead.checks) :]  # NaN equals NaN here

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._differentiable import Differentiable
-from .ladder import Directions, Estimates, estimate, points_along, round_off
+from .ladder import Directions, Estimates, estimate, first_steps, points_along, round_off
+from .ladder import opening_points as ladder_opening
 from .noise import LOCAL_EVALUATIONS, NOISE_SIGMAS, local_noise
 from .policy import DEFAULT, THOROUGH, Ladder
 from .stencils import central
@@ -89,32 +90,15 @@ def directional(
     )
 
 
-class _Asked(Exception):  # noqa: N818 - carries the points, not an error
-    """Raised by `opening_points`' stand-in function with the points it was asked for."""
-
-    def __init__(self, points: np.ndarray) -> None:
-        super().__init__()
-        self.points = points
-
-
 def opening_points(fn: Differentiable, directions: Directions) -> np.ndarray:
-    """The points `directional` asks fn for first, when no noise-aware floor raises its steps
-    (the common case): a caller that makes a batched call into the framework anyway can
-    evaluate them there, one call fewer for a small check (see `_prefetch`).
-
-    Found by running the ladder itself until it asks for values, so they are exactly the
-    points it will ask for, bit for bit; its first call does not depend on f's values.
-    """
-
-    def asked(points: np.ndarray) -> np.ndarray:
-        raise _Asked(np.array(points, dtype=np.float64))
-
+    """The points `directional` asks for first where no noise-aware floor raises its steps
+    (the common case), and the linear probe that follows for a function linear along the
+    directions (see `ladder.opening_points`): a caller that makes a batched call into the
+    framework anyway can evaluate them there; calls, not points, are a small check's cost
+    (`_prefetch`)."""
     first = directions[: chunk_size(fn, 2 * DEFAULT.min_rows)]  # `_chunked`'s first chunk
-    try:
-        estimate(asked, fn.x0, np.zeros(fn.m), first, central(1), eps_f=fn.eps, policy=DEFAULT)
-    except _Asked as call:
-        return call.points
-    return np.empty((0, fn.n))
+    _, start = first_steps(fn.x0, first, DEFAULT)
+    return ladder_opening(fn.x0, first, start, central(1), DEFAULT)
 
 
 def thorough(

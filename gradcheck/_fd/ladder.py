@@ -267,6 +267,7 @@ def ladder(
     early = bool(expected) and len(directions) >= EARLY_DIRECTIONS and run.detect_kinks
     run.expected = expected if early else ()
     first_rows = EARLY_ROWS if early else policy.min_rows
+    # (`opening_points` predicts the first call and the linear probe: keep the two in step.)
     rows = _Rows(evaluate, x, directions, run.offsets, len(f0))
     while run.active.any():
         idx = np.flatnonzero(run.active)
@@ -278,6 +279,50 @@ def ladder(
         probes = _Probes(evaluate, x, f0, directions)
         result = probes.kinks(probes.linear(result, eps_f), eps_f, policy, noise_level)
     return result
+
+
+PAIR = np.array([-1.0, 1.0])
+"""The offsets of a probe pair (Note: Exactly linear rows, Note: Kink probe)."""
+
+
+def sampled_offsets(method: FiniteDifference) -> np.ndarray:
+    """The stencil's offsets other than 0: f(x) itself is known."""
+    return np.array([o for o in method.offsets if o != 0], dtype=float)
+
+
+def row_points(
+    x: np.ndarray,
+    directions: Directions,
+    offsets: np.ndarray,
+    steps: np.ndarray,
+    ahead: int,
+    ratio: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points of `ahead` rows per direction, from `steps` down by `ratio`, and those
+    rows' steps (d, ahead)."""
+    ladder = steps[:, None] / ratio ** np.arange(ahead)[None, :]
+    repeated = directions[np.repeat(np.arange(len(directions)), ahead)]
+    return points_along(x, repeated, offsets, ladder.ravel()), ladder
+
+
+def opening_points(
+    x: np.ndarray,
+    directions: Directions,
+    start: np.ndarray,
+    method: FiniteDifference,
+    policy: Ladder,
+) -> np.ndarray:
+    """The points `ladder` asks for first from `start` without expected values (fewer than
+    EARLY_DIRECTIONS directions: `policy.min_rows` rows), then the linear probe it takes where
+    those rows agree bitwise and settle at once (Note: Exactly linear rows): every function
+    is asked for the first, a linear one (most elementwise ops, along a coordinate) for the
+    second too. For a caller that can evaluate them in a call it makes anyway (`_prefetch`).
+    """
+    rows, steps = row_points(
+        x, directions, sampled_offsets(method), start, policy.min_rows, policy.ratio
+    )
+    probe = points_along(x, directions, PAIR, steps[:, -1] * LINEAR_PROBE)
+    return np.concatenate([rows, probe])
 
 
 class _Rows:
@@ -312,10 +357,8 @@ class _Rows:
         ]
         if missing:
             which = idx[missing]
-            ladder = steps[missing][:, None] / ratio ** np.arange(ahead)[None, :]
-            repeated = np.repeat(which, ahead)
-            points = points_along(
-                self._x, self._directions[repeated], self._offsets, ladder.ravel()
+            points, ladder = row_points(
+                self._x, self._directions[which], self._offsets, steps[missing], ahead, ratio
             )
             fresh = np.asarray(self._evaluate(points), dtype=float)
             fresh = fresh.reshape(len(which), ahead, len(self._offsets), self._m)
@@ -348,7 +391,7 @@ class _Tableaux:
     ) -> None:
         m = len(f0)
         self.f0, self.eps_f, self.policy, self.noise_level = f0, eps_f, policy, noise_level
-        self.offsets = np.array([o for o in method.offsets if o != 0], dtype=float)
+        self.offsets = sampled_offsets(method)
         pairs = list(zip(method.offsets, method.weights, strict=True))
         self.weights = np.array([w for o, w in pairs if o != 0])
         self.center_weight = sum(w for o, w in pairs if o == 0)
@@ -801,7 +844,7 @@ class _Probes:
 
     def pair(self, which: np.ndarray, h: np.ndarray) -> np.ndarray:
         """Samples (len(which), 2, m) at x - h·d and x + h·d for the directions `which`."""
-        points = points_along(self.x, self.directions[which], np.array([-1.0, 1.0]), h)
+        points = points_along(self.x, self.directions[which], PAIR, h)
         samples: np.ndarray = self.evaluate(points).reshape(len(which), 2, -1)
         return samples
 
@@ -865,6 +908,22 @@ def _largest(value: np.ndarray) -> np.ndarray:
     return largest
 
 
+def first_steps(
+    x: np.ndarray, directions: Directions, policy: Ladder, min_start: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first step of each direction's ladder, without and with the floor `min_start`
+    (d,) from the round-off the caller expects (Note: Step choice)."""
+    if policy.absolute:
+        plain = start = np.full(len(directions), 2.0 ** np.floor(np.log2(policy.start_factor)))
+    else:
+        plain = start = start_steps(x, directions, policy.start_factor)
+    if min_start is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            floor = 2.0 ** np.ceil(np.log2(np.where(min_start > 0, min_start, 0.0)))
+        start = np.minimum(np.maximum(start, floor), start_steps(x, directions, 0.5))
+    return plain * policy.grid, start * policy.grid
+
+
 def estimate(
     evaluate: BatchFn,
     x: np.ndarray,
@@ -892,15 +951,7 @@ def estimate(
     """
     if not isinstance(directions, Coordinates) and not directions.any(axis=1).all():
         raise ValueError("a direction is zero")
-    if policy.absolute:
-        plain = start = np.full(len(directions), 2.0 ** np.floor(np.log2(policy.start_factor)))
-    else:
-        plain = start = start_steps(x, directions, policy.start_factor)
-    if min_start is not None:  # a floor from the round-off the caller expects (Note: Step choice)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            floor = 2.0 ** np.ceil(np.log2(np.where(min_start > 0, min_start, 0.0)))
-        start = np.minimum(np.maximum(start, floor), start_steps(x, directions, 0.5))
-    plain, start = plain * policy.grid, start * policy.grid
+    plain, start = first_steps(x, directions, policy, min_start)
     result = ladder(
         evaluate,
         x,
