@@ -49,8 +49,10 @@ def undefined_grad(
     picked = [i for i, o in enumerate(outs) if o.requires_grad]
     if not picked:
         raise Unsupported("no output requires grad")
+    if len(picked) == 1:  # one case, on this forward pass (its graph is needed no further)
+        return _zero_when_undefined(parts, names, start, inputs, picked, (xt, outs))
     problem = _zero_when_undefined(parts, names, start, inputs, picked)
-    if problem is None and len(picked) > 1:
+    if problem is None:
         problem = _alone_equals_zero_padded(names, xt, outs, inputs, picked)
     return problem
 
@@ -61,16 +63,21 @@ def _zero_when_undefined(
     start: Callable[[], torch.Tensor],
     inputs: Sequence[Leaf],
     picked: list[int],
+    forward: tuple[torch.Tensor, list[torch.Tensor]] | None = None,
 ) -> str | None:
+    """Each case on a forward pass of its own (`forward`, one already made, for the first)."""
     import torch
 
     undefine: Any = torch._C._functions.UndefinedGrad  # what torch's own checker uses
     cases: list[tuple[str, set[int]]] = [("every output's gradient", set(picked))]
     if len(picked) > 1:
         cases += [(f"the gradient of {names[i]}", {i}) for i in picked]
-    for what, which in cases:
-        xt = start()
-        outs = parts(xt)
+    for k, (what, which) in enumerate(cases):
+        if k == 0 and forward is not None:
+            xt, outs = forward
+        else:
+            xt = start()
+            outs = parts(xt)
         ys = [undefine()(outs[i]) if i in which else outs[i] for i in picked]
         try:
             (g,) = torch.autograd.grad(ys, xt, [torch.zeros_like(y) for y in ys], allow_unused=True)
