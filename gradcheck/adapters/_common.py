@@ -379,10 +379,11 @@ class Batching:
 
     A kind is untried, working (its vectorised route ran) or failed. The first failure is
     stated once in the owner's notes ("values are evaluated in a loop: torch.func.vmap failed
-    (…)") and the kind loops from then on. Before that note, the first row runs alone: a
-    user error propagates from that plain call, unchanged, so a fallback never hides one. A
-    failure after the route has worked is the user's code failing, and propagates (unless it
-    is a `CannotVectorise`).
+    (…)") and the kind loops from then on. Before that note, the rows run plainly: a user
+    error at any of them propagates from that plain call, unchanged, so a fallback never hides
+    one, and the route is only called failed where the plain loop succeeds. A failure after
+    the route has worked is the user's code failing, and propagates (unless it is a
+    `CannotVectorise`).
     `Unsupported` always propagates: it is a verdict about the derivative, not about vmap.
 
     Args:
@@ -416,14 +417,17 @@ class Batching:
         except Exception as error:
             if state and not isinstance(error, CannotVectorise):
                 raise
-            first = one(rows[0])
+            # Every row plainly, before vmap is called failed: a row where the code itself
+            # raises (a Cholesky step outside the domain) propagates from here unchanged, and
+            # leaves the vectorised route untried rather than blamed.
+            looped = loop(one, rows, width)
             reason = (
                 str(error)
                 if isinstance(error, CannotVectorise)
                 else (f"{self._route} failed ({first_line(error, self._lines)})")
             )
             self.fail(kind, reason)
-            return np.concatenate([first[None], loop(one, rows[1:], width)])
+            return looped
         if len(rows) > 1 and (rows != rows[0]).any():
             # Trusted only once checked on distinct rows: identical ones cannot show a
             # transform that mixes the batch (torch.roll of a 0-d tensor under vmap rolls

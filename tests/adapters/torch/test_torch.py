@@ -207,6 +207,22 @@ def test_a_loop_fallback_found_during_the_check_reaches_a_report_with_user_deriv
     assert any("evaluated in a loop" in note and "item" in note for note in report.notes)
 
 
+def test_a_step_outside_the_domain_is_not_blamed_on_vmap() -> None:
+    # The check's first batched call holds the first ladder points; one leaves the positive
+    # definite cone and cholesky raises for the whole batch. That is the code at that point
+    # (guarded later as NaN), not vmap failing: no loop note, the same verdict.
+    x = torch.tensor([1.0, 0.999999, 1.0], dtype=torch.float64)
+
+    def fn(t: Any) -> Any:
+        a = torch.stack([torch.stack([t[0], t[1]]), torch.stack([t[1], t[2]])])
+        return torch.linalg.cholesky(a)
+
+    report = gc.check(fn, x)
+    assert report.verdict == "pass"
+    assert not any("evaluated in a loop" in note for note in report.notes)
+    assert any("raised at" in note and "positive-definite" in note for note in report.notes)
+
+
 def test_code_writing_into_its_inputs_is_evaluated_in_a_loop() -> None:
     def fn(x: Any) -> Any:
         x.mul_(2)
