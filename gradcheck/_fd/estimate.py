@@ -12,8 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._differentiable import Differentiable
-from .ladder import Directions, Estimates, estimate, first_steps, points_along, round_off
-from .ladder import opening_points as ladder_opening
+from .ladder import (
+    Directions,
+    Estimates,
+    estimate,
+    first_steps,
+    opening_samples,
+    points_along,
+    round_off,
+)
 from .noise import LOCAL_EVALUATIONS, NOISE_SIGMAS, local_noise
 from .policy import DEFAULT, THOROUGH, Ladder
 from .stencils import central
@@ -93,12 +100,12 @@ def directional(
 def opening_points(fn: Differentiable, directions: Directions) -> np.ndarray:
     """The points `directional` asks for first where no noise-aware floor raises its steps
     (the common case), and the linear probe that follows for a function linear along the
-    directions (see `ladder.opening_points`): a caller that makes a batched call into the
+    directions (see `ladder.opening_samples`): a caller that makes a batched call into the
     framework anyway can evaluate them there; calls, not points, are a small check's cost
     (`_prefetch`)."""
     first = directions[: chunk_size(fn, 2 * DEFAULT.min_rows)]  # `_chunked`'s first chunk
     _, start = first_steps(fn.x0, first, DEFAULT)
-    return ladder_opening(fn.x0, first, start, central(1), DEFAULT)
+    return opening_samples(fn.x0, first, start, central(1), DEFAULT)
 
 
 def thorough(

@@ -267,7 +267,7 @@ def ladder(
     early = bool(expected) and len(directions) >= EARLY_DIRECTIONS and run.detect_kinks
     run.expected = expected if early else ()
     first_rows = EARLY_ROWS if early else policy.min_rows
-    # (`opening_points` predicts the first call and the linear probe: keep the two in step.)
+    # (`opening_samples` predicts the first call and the linear probe: keep the two in step.)
     rows = _Rows(evaluate, x, directions, run.offsets, len(f0))
     while run.active.any():
         idx = np.flatnonzero(run.active)
@@ -305,7 +305,7 @@ def row_points(
     return points_along(x, repeated, offsets, ladder.ravel()), ladder
 
 
-def opening_points(
+def opening_samples(
     x: np.ndarray,
     directions: Directions,
     start: np.ndarray,
