@@ -34,24 +34,36 @@ def bound(f: Any, x: np.ndarray) -> NumpyFlat:
     return fn
 
 
-@pytest.mark.parametrize("x", [np.array([0.3, -1.2, 4.0]), np.array([0.0, 1e-9, 2e5])])
-def test_opening_points_are_what_the_ladders_of_a_linear_function_ask_for(x: np.ndarray) -> None:
-    fn = bound(lambda v: 3 * v - v.sum(), x)
+@pytest.mark.parametrize(
+    ("f", "jacobian", "x"),
+    [
+        (lambda v: 3 * v - v.sum(), lambda v: 3 * np.eye(v.size) - 1, [0.3, -1.2, 4.0]),
+        (lambda v: 3 * v - v.sum(), lambda v: 3 * np.eye(v.size) - 1, [0.0, 0.5, 2.0]),
+        (
+            lambda v: np.sin(v) * v.sum(),
+            lambda v: np.diag(np.cos(v)) * v.sum() + np.sin(v)[:, None],
+            [0.3, -1.2, 4.0],
+        ),
+    ],
+    ids=["linear", "linear-at-zero", "smooth"],
+)
+def test_opening_points_hold_every_point_the_first_ladders_ask_for(
+    f: Any, jacobian: Any, x: list[float]
+) -> None:
+    """Ladders that agree with the analytic values (Note: Early agreement), linear or not,
+    ask for nothing beyond the opening points; their estimates are those of asking."""
+    fn = bound(f, np.array(x))
     every = Coordinates(np.arange(fn.n), fn.n)
-    calls = Calls(fn)
-    directional(fn, fn.value(fn.x0), every)
-    rows, probe = calls.batches[:2]
-    np.testing.assert_array_equal(opening_points(fn, every), np.concatenate([rows, probe]))
-    assert len(probe) == 2 * fn.n  # Note: Exactly linear rows: one pair per direction
-
-
-def test_a_smooth_function_is_asked_for_the_same_first_rows() -> None:
-    fn = bound(lambda v: np.sin(v) * v.sum(), np.array([0.3, -1.2, 4.0]))
-    every = Coordinates(np.arange(fn.n), fn.n)
-    calls = Calls(fn)
-    directional(fn, fn.value(fn.x0), every)
+    expected = (jacobian(fn.x0).T,)
+    f0 = fn.value(fn.x0)
+    asked = directional(fn, f0, every, expected=expected)
     ahead = opening_points(fn, every)
-    np.testing.assert_array_equal(ahead[: len(calls.batches[0])], calls.batches[0])
+    prefetched = Prefetched(fn, ahead, fn.values(ahead))
+    calls = Calls(fn)
+    answered = directional(prefetched, f0, every, expected=expected)
+    assert calls.batches == []
+    np.testing.assert_array_equal(answered.value, asked.value)
+    np.testing.assert_array_equal(answered.error, asked.error)
 
 
 def test_each_prefetched_value_answers_one_request_for_exactly_its_point() -> None:

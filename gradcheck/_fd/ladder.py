@@ -82,18 +82,22 @@ Note: Exactly linear rows
 
 Note: Early agreement
     Three rows are needed to prove an estimate from the differences alone (the regime test
-    compares two row differences). Where the caller knows what the derivative should be (the
-    analytic values, by every route it computed) and there are enough directions for it to
-    pay, a ladder starts with two rows and stops there when, on every output, the Richardson
-    extrapolation of those rows matches every expected value to EARLY_RTOL (1e-10) or to its
-    own round-off, that round-off is below the ladder's target (policy.rtol, 1e-9), and the
-    slope jump halves with the step (no kink straddled); or when both rows are exactly 0
-    where 0 is expected. Two independent computations do not agree that closely by accident,
-    and any larger error takes the full ladder, whose own error is never below that
-    round-off: nothing is lost that three rows would have caught. The estimate is the
-    two-row one; its error, the agreement shown (EARLY_RTOL of the expected value, and at
-    least four times its round-off). Correct gradients cost about 4 evaluations per
-    coordinate instead of 6.
+    compares two row differences), and the tableau's own error estimate often asks for a
+    fourth or fifth before it is below the ladder's target. Where the caller knows what the
+    derivative should be (the analytic values, by every route it computed), a ladder starts
+    with two rows and stops at the first row, from the second on, where on every output the
+    row's highest Richardson extrapolation matches every expected value to EARLY_RTOL
+    (1e-10) or to its own round-off, that round-off is below the ladder's target
+    (policy.rtol, 1e-9), and the slope jump halves with the step (no kink straddled); or
+    where this row and the one before are exactly 0 where 0 is expected. Two independent
+    computations do not agree that closely by accident, and any larger error takes the full
+    ladder, whose own error is never below that round-off: nothing is lost that more rows
+    would have caught. The estimate is that extrapolation; its error, the agreement shown
+    (EARLY_RTOL of the expected value, and at least four times its round-off). A linear or
+    quadratic function settles after two rows, a smooth one usually after three (2^-7·|x|
+    is small enough for an extrapolation of order h^6 to match to 1e-10): correct gradients
+    cost 4–6 evaluations per coordinate instead of 6–10, and a small check's ladders rarely
+    need a call beyond the rows evaluated ahead (`_prefetch`).
 
 Note: Flat rows
     A row whose samples are bit-identical to f(x) says only that f changed by less than its
@@ -258,13 +262,13 @@ def ladder(
         noise_level: (d, m) optional; round-off of one value of f beyond eps_f·|f|
             (Note: Noise level).
         expected: (d, m) arrays the caller expects the derivatives to be (the analytic ones),
-            for Note: Early agreement; it changes no estimate, only where a ladder stops.
+            for Note: Early agreement; it decides only where a ladder may stop.
 
     Returns:
         The estimates, their error bounds and the evidence for kinks.
     """
     run = _Tableaux(f0, len(directions), start, method, eps_f, policy, noise_level)
-    early = bool(expected) and len(directions) >= EARLY_DIRECTIONS and run.detect_kinks
+    early = bool(expected) and run.detect_kinks
     run.expected = expected if early else ()
     first_rows = EARLY_ROWS if early else policy.min_rows
     # (`opening_samples` predicts the first call and the linear probe: keep the two in step.)
@@ -312,16 +316,17 @@ def opening_samples(
     method: FiniteDifference,
     policy: Ladder,
 ) -> np.ndarray:
-    """The points `ladder` asks for first from `start` without expected values (fewer than
-    EARLY_DIRECTIONS directions: `policy.min_rows` rows), then the linear probe it takes where
-    those rows agree bitwise and settle at once (Note: Exactly linear rows): every function
-    is asked for the first, a linear one (most elementwise ops, along a coordinate) for the
-    second too. For a caller that can evaluate them in a call it makes anyway (`_prefetch`).
+    """The points of a ladder's first `policy.min_rows` rows from `start` (with expected
+    values it asks for EARLY_ROWS of them first, and for the rest where they do not settle
+    it: Note: Early agreement), then the linear probe it takes where two rows agree bitwise
+    and settle at once (Note: Exactly linear rows): every function is asked for the first
+    rows, a linear one (most elementwise ops, along a coordinate) for the probe too. For a
+    caller that can evaluate them in a call it makes anyway (`_prefetch`).
     """
     rows, steps = row_points(
         x, directions, sampled_offsets(method), start, policy.min_rows, policy.ratio
     )
-    probe = points_along(x, directions, PAIR, steps[:, -1] * LINEAR_PROBE)
+    probe = points_along(x, directions, PAIR, steps[:, EARLY_ROWS - 1] * LINEAR_PROBE)
     return np.concatenate([rows, probe])
 
 
@@ -626,12 +631,14 @@ class _Tableaux:
         too_big: np.ndarray,
         jump: np.ndarray | None,
     ) -> None:
-        """Stop, after two rows, the ladders whose extrapolation agrees with every expected
-        value to EARLY_RTOL on every output (Note: Early agreement)."""
-        second = (self.rows[ok] == 1) & ~too_big
+        """Stop the ladders whose latest extrapolation agrees with every expected value to
+        EARLY_RTOL on every output, from the second row on (Note: Early agreement)."""
+        second = (self.rows[ok] >= 1) & ~too_big
         if not second.any() or jump is None or new.shape[1] < 2:
             return
-        extrapolated, amplified = new[:, 1], noise * self.amplification[1]
+        column = np.minimum(self.rows[ok], new.shape[1] - 1)  # the highest this row has
+        extrapolated = new[np.arange(len(column)), column]
+        amplified = noise * self.amplification[column][:, None]
         expected = np.stack([e[ok] for e in self.expected])  # (routes, len(ok), m)
         with np.errstate(invalid="ignore"):
             deviation = np.abs(extrapolated[None] - expected).max(axis=0)
@@ -808,9 +815,6 @@ def exact_directions(
 STRADDLE_SIGMAS = 4.0
 """A slope jump this many times its round-off can testify to a kink straddled."""
 
-EARLY_DIRECTIONS = 32
-"""Early agreement pays from this many directions: below it, the third row's own batched call
-costs more than the evaluations it saves."""
 EARLY_ROWS = 2
 EARLY_RTOL = 1e-10
 """Early agreement: an extrapolation that matches every expected value this closely."""
