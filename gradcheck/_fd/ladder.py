@@ -141,6 +141,7 @@ Note: Jump detection
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -376,6 +377,44 @@ class _Rows:
         )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a stencil and a step policy fix for every tableau built from them."""
+
+    offsets: np.ndarray  # the sampled offsets (not 0)
+    weights: np.ndarray  # their weights
+    center: float  # the weight of f(x)
+    abs_weight_sum: float
+    cols: int  # tableau columns
+    factors: np.ndarray  # r^p - 1 per extrapolated column
+    amplification: np.ndarray  # of the noise, per column
+    detect_kinks: bool  # a central first difference: slope jumps are seen
+
+    @staticmethod
+    @functools.cache
+    def of(method: FiniteDifference, policy: Ladder) -> _Plan:
+        pairs = list(zip(method.offsets, method.weights, strict=True))
+        cols = min(len(method.powers), policy.max_rows) + 1
+        factors = np.array([policy.ratio**p - 1.0 for p in method.powers[: cols - 1]])
+        return _Plan(
+            offsets=sampled_offsets(method),
+            weights=np.array([w for o, w in pairs if o != 0]),
+            center=sum(w for o, w in pairs if o == 0),
+            abs_weight_sum=float(np.sum(np.abs(method.weights))),
+            cols=cols,
+            factors=factors,
+            # Extrapolation amplifies noise: column j combines (f+1)·T[i][j-1] - T[i-1][j-1]
+            # over f, and the larger step of row i-1 carries r^-q of the noise (Note: Step
+            # choice).
+            amplification=np.cumprod(
+                [1.0, *((factors + 1 + policy.ratio**-method.order) / factors)]
+            ),
+            detect_kinks=method.kind == "central"
+            and method.order == 1
+            and set(method.offsets) == {-1, 1},
+        )
+
+
 class _Tableaux:
     """The state of one batch of ladders, one Neville tableau per direction (Note: Step choice).
 
@@ -396,28 +435,11 @@ class _Tableaux:
     ) -> None:
         m = len(f0)
         self.f0, self.eps_f, self.policy, self.noise_level = f0, eps_f, policy, noise_level
-        self.offsets = sampled_offsets(method)
-        pairs = list(zip(method.offsets, method.weights, strict=True))
-        self.weights = np.array([w for o, w in pairs if o != 0])
-        self.center_weight = sum(w for o, w in pairs if o == 0)
-        self.abs_weight_sum = float(np.sum(np.abs(method.weights)))
         self.q = method.order
-        self.cols = min(len(method.powers), policy.max_rows) + 1
-        self.factors = np.array([policy.ratio**p - 1.0 for p in method.powers[: self.cols - 1]])
-        # Extrapolation amplifies noise: column j combines (f+1)·T[i][j-1] - T[i-1][j-1] over f,
-        # and the larger step of row i-1 carries r^-q of the noise (Note: Step choice).
-        self.amplification = np.cumprod(
-            [1.0, *((self.factors + 1 + policy.ratio**-self.q) / self.factors)]
-        )
-        self.detect_kinks = (
-            method.kind == "central"
-            and self.q == 1
-            and set(method.offsets)
-            == {
-                -1,
-                1,
-            }
-        )
+        plan = _Plan.of(method, policy)
+        self.offsets, self.weights, self.center_weight = plan.offsets, plan.weights, plan.center
+        self.abs_weight_sum, self.cols, self.factors = plan.abs_weight_sum, plan.cols, plan.factors
+        self.amplification, self.detect_kinks = plan.amplification, plan.detect_kinks
         self.h = start.astype(float).copy()
         self.prev = np.full((d, self.cols, m), np.nan)
         self.rows = np.zeros(d, dtype=int)  # rows in the current tableau
@@ -491,8 +513,8 @@ class _Tableaux:
     def _track_gaps(self, ok: Selection, s: np.ndarray) -> None:
         """Remember the one-sided changes in value of this row (Note: Jump detection)."""
         gap = np.maximum(np.abs(s[:, 1] - self.f0), np.abs(self.f0 - s[:, 0]))
-        self.gaps[ok] = np.concatenate([self.gaps[ok, 1:], gap[:, None]], axis=1)
-        self.gap_steps[ok] = np.concatenate([self.gap_steps[ok, 1:], self.h[ok][:, None]], axis=1)
+        _shift_in(self.gaps, ok, gap)
+        _shift_in(self.gap_steps, ok, self.h[ok])
         self.gap_noise[ok] = self._round_off(np.maximum(np.abs(s).max(axis=1), np.abs(self.f0)), ok)
 
     def _round_off(self, scale: np.ndarray, ok: Selection) -> np.ndarray:
@@ -687,7 +709,7 @@ class _Tableaux:
         """Shift the tableaux one row down (or restart them coarser) and stop the done ones."""
         policy, width, r = self.policy, new.shape[1], self.rows[ok]
         if jump is not None:
-            self.jumps[ok] = np.concatenate([self.jumps[ok, 1:], jump[:, None]], axis=1)
+            _shift_in(self.jumps, ok, jump)
         self.prev[ok, :width] = new
         if width < self.cols:  # the next row reads at most one column further
             self.prev[ok, width] = np.nan
@@ -730,6 +752,15 @@ class _Tableaux:
         )
 
 
+def _shift_in(history: np.ndarray, ok: Selection, latest: np.ndarray) -> None:
+    """Drop the oldest of the last rows kept in `history` (axis 1) for `ok`, add `latest`."""
+    if isinstance(ok, slice):  # views: shift in place
+        history[ok, :-1] = history[ok, 1:].copy()
+        history[ok, -1] = latest
+    else:
+        history[ok] = np.concatenate([history[ok, 1:], latest[:, None]], axis=1)
+
+
 def _kinks(
     jumps: np.ndarray,
     best: np.ndarray,
@@ -752,10 +783,9 @@ def _kinks(
     constant = ((ratios > 0.8) & (ratios < 1.25)).all(axis=1)
     # With measured noise: a staircase of rounding is not a kink.
     noise = 4 * round_off(policy, eps_f, np.abs(f0)[None, :], noise_level) / step[:, None]
-    significant = (np.abs(last) > policy.kink_significance * noise) & (
-        np.abs(last) > 1e-6 * np.abs(np.nan_to_num(best))
-    )
-    converged = best_err <= 1e-3 * (np.abs(np.nan_to_num(best)) + np.abs(last))
+    size = np.fmax(np.abs(best), 0.0)  # 0 where no estimate
+    significant = (np.abs(last) > policy.kink_significance * noise) & (np.abs(last) > 1e-6 * size)
+    converged = best_err <= 1e-3 * (size + np.abs(last))
     significant &= converged
     return np.where(constant & significant & np.isfinite(last), last, 0.0)
 
