@@ -87,17 +87,20 @@ Note: Early agreement
     derivative should be (the analytic values, by every route it computed), a ladder starts
     with two rows and stops at the first row, from the second on, where on every output the
     row's highest Richardson extrapolation matches every expected value to EARLY_RTOL
-    (1e-10) or to its own round-off, that round-off is below the ladder's target
+    (1e-12) or to its own round-off, that round-off is below the ladder's target
     (policy.rtol, 1e-9), and the slope jump halves with the step (no kink straddled); or
     where this row and the one before are exactly 0 where 0 is expected. Two independent
     computations do not agree that closely by accident, and any larger error takes the full
     ladder, whose own error is never below that round-off: nothing is lost that more rows
     would have caught. The estimate is that extrapolation; its error, the agreement shown
-    (EARLY_RTOL of the expected value, and at least four times its round-off). A linear or
-    quadratic function settles after two rows, a smooth one usually after three (2^-7·|x|
-    is small enough for an extrapolation of order h^6 to match to 1e-10): correct gradients
-    cost 4–6 evaluations per coordinate instead of 6–10, and a small check's ladders rarely
-    need a call beyond the rows evaluated ahead (`_prefetch`).
+    (EARLY_RTOL of the expected value, and at least four times its round-off). EARLY_RTOL
+    sits below the rounding the comparison grants an analytic value (about 1e-11 of it where
+    the arguments are large, `_compare`): at 1e-10, torch's digamma derivative, 4e-11 off,
+    passed, where the full ladder resolves it to 2e-13 and fails it. A linear or quadratic
+    function settles after two rows, a smooth one usually after three (2^-7·|x| is small
+    enough for an extrapolation of order h^6 to match to 1e-12): correct gradients cost 4–6
+    evaluations per coordinate instead of 6–10, and a small check's ladders rarely need a
+    call beyond the rows evaluated ahead (`_prefetch`).
 
 Note: Flat rows
     A row whose samples are bit-identical to f(x) says only that f changed by less than its
@@ -846,7 +849,7 @@ STRADDLE_SIGMAS = 4.0
 """A slope jump this many times its round-off can testify to a kink straddled."""
 
 EARLY_ROWS = 2
-EARLY_RTOL = 1e-10
+EARLY_RTOL = 1e-12
 """Early agreement: an extrapolation that matches every expected value this closely."""
 
 HIDDEN_UNIT = 1.0
