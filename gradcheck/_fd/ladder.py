@@ -658,8 +658,8 @@ class _Tableaux:
     ) -> None:
         """Stop the ladders whose latest extrapolation agrees with every expected value to
         EARLY_RTOL on every output, from the second row on (Note: Early agreement)."""
-        second = (self.rows[ok] >= 1) & ~too_big
-        if not second.any() or jump is None or new.shape[1] < 2:
+        eligible = (self.rows[ok] >= 1) & ~too_big
+        if not eligible.any() or jump is None or new.shape[1] < 2:
             return
         column = np.minimum(self.rows[ok], new.shape[1] - 1)  # the highest this row has
         extrapolated = new[np.arange(len(column)), column]
@@ -686,7 +686,7 @@ class _Tableaux:
             smooth = (np.abs(jump) <= 0.75 * np.abs(self.jumps[ok, -1])) | (
                 np.abs(jump) <= self.policy.kink_significance * 4 * noise
             )
-        agree = second & ((close & smooth) | untouched).all(axis=1)
+        agree = eligible & ((close & smooth) | untouched).all(axis=1)
         if not agree.any():
             return
         which = self._indices(ok)[agree]
