@@ -15,7 +15,7 @@ from ._compare import Numbers
 from ._differentiable import Differentiable, Unsupported
 from ._errors import UsageError
 from ._fast import fast
-from ._fd import Coordinates, Estimates, chunk_size
+from ._fd import Coordinates, Estimates, chunk_size, finite_size
 from ._judge import (
     Context,
     Layout,
@@ -117,12 +117,6 @@ def _layout(fn: Differentiable, level: np.ndarray) -> Layout:
     )
 
 
-def _finite_size(a: np.ndarray) -> np.ndarray:
-    """|a|, and 0 where a is not finite."""
-    size: np.ndarray = np.where(np.isfinite(a), np.abs(a), 0.0)
-    return size
-
-
 def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     """Check every Jacobian entry; the results and notes (routes not checked, and why)."""
     fn = ctx.fn
@@ -132,7 +126,7 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     if not analytic:
         return results, notes
 
-    magnitude = np.max([_finite_size(a) for a in analytic.values()], axis=0)
+    magnitude = np.max([finite_size(a) for a in analytic.values()], axis=0)
     level = noise_level(ctx, (magnitude * np.abs(fn.x0)[None, :]).T)  # (n, m)
     layout = _layout(fn, level)
     least = noise_aware_start(ctx, level, magnitude.max(axis=0))
@@ -149,7 +143,7 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
         if alike is not None:  # the same entries as the route before: the same judgement
             results += alike if ctx.reports(route) else []
             continue
-        conditioning = _finite_size(a) * np.abs(fn.x0)[None, :]
+        conditioning = finite_size(a) * np.abs(fn.x0)[None, :]
         judged, comparison = judge(
             ctx,
             route,

@@ -272,18 +272,18 @@ def ladder(
         The estimates, their error bounds and the evidence for kinks.
     """
     run = _Tableaux(f0, len(directions), start, method, eps_f, policy, noise_level)
-    early = bool(expected) and run.detect_kinks
+    early = bool(expected) and run.plan.detect_kinks
     run.expected = expected if early else ()
     first_rows = EARLY_ROWS if early else policy.min_rows
     # (`opening_samples` predicts the first call and the linear probe: keep the two in step.)
-    rows = _Rows(evaluate, x, directions, run.offsets, len(f0))
+    rows = _Rows(evaluate, x, directions, run.plan.offsets, len(f0))
     while run.active.any():
         idx = np.flatnonzero(run.active)
         ahead = first_rows if not rows.seen(idx).any() else 1
         run.add_row(idx, rows.at(idx, run.h[idx], ahead, policy.ratio))
     run.evaluations = rows.evaluations
     result = run.estimates()
-    if run.detect_kinks:  # a central first difference: Note: Exactly linear rows
+    if run.plan.detect_kinks:  # a central first difference: Note: Exactly linear rows
         probes = _Probes(evaluate, x, f0, directions)
         result = probes.kinks(probes.linear(result, eps_f), eps_f, policy, noise_level)
     return result
@@ -439,12 +439,9 @@ class _Tableaux:
         m = len(f0)
         self.f0, self.eps_f, self.policy, self.noise_level = f0, eps_f, policy, noise_level
         self.q = method.order
-        plan = _Plan.of(method, policy)
-        self.offsets, self.weights, self.center_weight = plan.offsets, plan.weights, plan.center
-        self.abs_weight_sum, self.cols, self.factors = plan.abs_weight_sum, plan.cols, plan.factors
-        self.amplification, self.detect_kinks = plan.amplification, plan.detect_kinks
+        self.plan = _Plan.of(method, policy)
         self.h = start.astype(float).copy()
-        self.prev = np.full((d, self.cols, m), np.nan)
+        self.prev = np.full((d, self.plan.cols, m), np.nan)
         self.rows = np.zeros(d, dtype=int)  # rows in the current tableau
         self.used = np.zeros(d, dtype=int)  # rows spent, jumps and retries included
         self.stalled = np.zeros(d, dtype=int)
@@ -485,7 +482,7 @@ class _Tableaux:
         else:  # every direction at once: views, not copies, of the per-direction state
             ok, s = (slice(None) if len(idx) == len(self.h) else idx), samples
         est, noise = self._first_column(ok, s)
-        if self.detect_kinks:
+        if self.plan.detect_kinks:
             self._track_gaps(ok, s)
         new, err = self._extend(ok, est)
         same = (self.rows[ok] >= 1) & (est == self.prev[ok, 0]).all(axis=1)
@@ -505,13 +502,13 @@ class _Tableaux:
 
     def _first_column(self, ok: Selection, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The plain stencil estimate of each sample row, and its round-off."""
-        hk = self.h[ok] ** self.q
-        est = (np.einsum("apm,p->am", s, self.weights) + self.center_weight * self.f0) / hk[:, None]
+        hk, plan = self.h[ok] ** self.q, self.plan
+        est = (np.einsum("apm,p->am", s, plan.weights) + plan.center * self.f0) / hk[:, None]
         scale = np.maximum(np.abs(s).max(axis=1), np.abs(self.f0))
         # Not one bit changed: f may be rounded at an intermediate's scale (Note: Flat rows).
         flat = (s == self.f0).all(axis=1)
         scale = np.where(flat, np.maximum(scale, HIDDEN_UNIT), scale)
-        return est, self.abs_weight_sum * self._round_off(scale, ok) / hk[:, None]
+        return est, plan.abs_weight_sum * self._round_off(scale, ok) / hk[:, None]
 
     def _track_gaps(self, ok: Selection, s: np.ndarray) -> None:
         """Remember the one-sided changes in value of this row (Note: Jump detection)."""
@@ -540,7 +537,7 @@ class _Tableaux:
         r = self.rows[ok]
         # Only the columns a tableau of r + 1 rows has: with many outputs the full width
         # would be most of the work.
-        width = min(self.cols, int(r.max(initial=0)) + 1)
+        width = min(self.plan.cols, int(r.max(initial=0)) + 1)
         new = np.full((len(est), width, len(self.f0)), np.nan)
         new[:, 0] = est
         err = np.full((len(est), width, len(self.f0)), np.inf)
@@ -551,7 +548,7 @@ class _Tableaux:
             p_prev = self.prev[ok, j - 1]
             new[:, j] = np.where(
                 has[:, None],
-                new[:, j - 1] + (new[:, j - 1] - p_prev) / self.factors[j - 1],
+                new[:, j - 1] + (new[:, j - 1] - p_prev) / self.plan.factors[j - 1],
                 np.nan,
             )
             e = np.maximum(np.abs(new[:, j] - new[:, j - 1]), np.abs(new[:, j] - p_prev))
@@ -571,7 +568,7 @@ class _Tableaux:
         significant = (diff > 4 * noise) & (diff > 0.1 * np.abs(est))
         too_big: np.ndarray = (r >= 2) & (significant & (shrink > policy.too_big_ratio)).any(axis=1)
         self.last_diff[ok] = np.where((r >= 1)[:, None], diff, np.nan)
-        if not self.detect_kinks:
+        if not self.plan.detect_kinks:
             return too_big, None
         # Across a bump (a saturating function: equal values on both sides) the one-sided
         # slopes grow apart as the step halves, while central differences may sit still at
@@ -600,7 +597,7 @@ class _Tableaux:
             return err
         raised: np.ndarray = err.copy()
         if raised.shape[1] > 1:  # built from the previous row: a third of its bias
-            raised[:, 1:] = np.maximum(raised[:, 1:], bias[:, None, :] / self.factors[0])
+            raised[:, 1:] = np.maximum(raised[:, 1:], bias[:, None, :] / self.plan.factors[0])
         # Every best so far came from a row at least as large as the straddling one.
         self.best_err[ok] = np.maximum(self.best_err[ok], bias)
         return raised
@@ -618,7 +615,7 @@ class _Tableaux:
         r, best, best_err = self.rows[ok], self.best[ok], self.best_err[ok]
         # The best entry of this row, per output; its error is never below its own noise.
         pick = np.argmin(err, axis=1)
-        noise = noise * self.amplification[pick]  # of the winning tableau column
+        noise = noise * self.plan.amplification[pick]  # of the winning tableau column
         usable = ~too_big & (r >= 2)  # the regime test needs three rows
         # Only round-off can stall a ladder: an error still far above the noise means the
         # steps are too big, and the ladder goes on down (bounded by max_rows). That holds
@@ -663,7 +660,7 @@ class _Tableaux:
             return
         column = np.minimum(self.rows[ok], new.shape[1] - 1)  # the highest this row has
         extrapolated = new[np.arange(len(column)), column]
-        amplified = noise * self.amplification[column][:, None]
+        amplified = noise * self.plan.amplification[column][:, None]
         expected = np.stack([e[ok] for e in self.expected])  # (routes, len(ok), m)
         with np.errstate(invalid="ignore"):
             deviation = np.abs(extrapolated[None] - expected).max(axis=0)
@@ -714,7 +711,7 @@ class _Tableaux:
         if jump is not None:
             _shift_in(self.jumps, ok, jump)
         self.prev[ok, :width] = new
-        if width < self.cols:  # the next row reads at most one column further
+        if width < self.plan.cols:  # the next row reads at most one column further
             self.prev[ok, width] = np.nan
         self.rows[ok] = np.where(too_big, 0, r + 1)
         if jump is not None and too_big.any():
@@ -728,7 +725,7 @@ class _Tableaux:
         """The best estimates, their errors and the kink evidence."""
         d, m = self.best.shape
         kink = np.zeros((d, m))
-        if self.detect_kinks:
+        if self.plan.detect_kinks:
             kink = _kinks(
                 self.jumps,
                 self.best,
@@ -938,10 +935,15 @@ RESTART_SCALE = 1e-3
 """Entries below this fraction of their direction's largest estimate do not restart a ladder."""
 
 
+def finite_size(values: np.ndarray) -> np.ndarray:
+    """|values|, and 0 where a value is not finite."""
+    size: np.ndarray = np.where(np.isfinite(values), np.abs(values), 0.0)
+    return size
+
+
 def _largest(value: np.ndarray) -> np.ndarray:
     """The largest finite |estimate| per direction (0 where none is finite)."""
-    finite = np.where(np.isfinite(value), np.abs(value), 0.0)
-    largest: np.ndarray = finite.max(axis=1, initial=0.0)
+    largest: np.ndarray = finite_size(value).max(axis=1, initial=0.0)
     return largest
 
 
