@@ -132,7 +132,8 @@ def check(
     def checked(adapter: Adapter, notes: tuple[str, ...] = ()) -> Report:
         with adapter.substitute(models) if models else contextlib.nullcontext():
             target, source = _bind(adapter, fn, inputs, dict(kwargs or {}), wrt, user, surrogate)
-            return _run(_name(fn), target, source, options, surrogate is not None, notes)
+            with target.session(), source.session():
+                return _run(_name(fn), target, source, options, surrogate is not None, notes)
 
     try:
         return checked(get_adapter([*inputs, fn], framework))

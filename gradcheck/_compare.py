@@ -162,7 +162,7 @@ def compare(
     numeric, bound, noise = numbers.value, numbers.bound, numbers.noise
     a_finite = np.isfinite(analytic)
     if scale is None:
-        scale = np.asarray(float(np.max(np.abs(analytic[a_finite]), initial=0.0)))
+        scale = np.asarray(float(np.abs(analytic[a_finite]).max(initial=0.0)))
     rounding = ROUNDING_ULPS * eps_a * np.abs(analytic) + SCALE_ULPS * eps_a * scale
     if conditioning is not None:
         rounding = rounding + CONDITIONING_ULPS * eps_a * conditioning / tolerance.safety
@@ -234,16 +234,18 @@ def summarise(
     """
     verdict = result.verdict
     flat_b, flat_steps = numbers.bound.ravel(), numbers.step.ravel()
-    worst, ratio = _evidence(result, analytic, numbers, where, curve if verdict != "pass" else None)
+    worst, ratio = _evidence(
+        verdict, result, analytic, numbers, where, curve if verdict != "pass" else None
+    )
     bounds = flat_b[np.isfinite(flat_b)]
     step = Step(
-        _median(flat_steps) if flat_steps.size else 0.0,
+        median(flat_steps) if flat_steps.size else 0.0,
         float(bounds.max()) if bounds.size == flat_b.size and bounds.size else None,
     )
     return CheckResult(
         kind,
         verdict,
-        _message(result, analytic.size, worst, ratio, numbers.kink),
+        _message(verdict, result, analytic.size, worst, ratio, numbers.kink),
         tolerance,
         step,
         worst,
@@ -256,7 +258,7 @@ def summarise(
     )
 
 
-def _median(values: np.ndarray) -> float:
+def median(values: np.ndarray) -> float:
     """np.median of a flat array of numbers without NaN, by one partial sort (np.median's
     generic path costs several times that, and every check's summary takes one)."""
     k = values.size // 2
@@ -267,6 +269,8 @@ def _median(values: np.ndarray) -> float:
 
 
 HISTOGRAM_EDGES = tuple(float(e) for e in np.arange(-16.0, 4.5, 0.5))
+_EDGES = np.array(HISTOGRAM_EDGES)
+_EDGES.flags.writeable = False
 HISTOGRAM_ENTRIES = 20_000  # checks with more entries carry no histogram (naming costs)
 
 
@@ -282,10 +286,11 @@ def _histogram(
     shown = np.flatnonzero(np.isfinite(ratio) & (ratio > 0))
     if not shown.size:
         return None
-    edges = np.array(HISTOGRAM_EDGES)
+    edges = _EDGES
     bins = len(edges) - 1
     # np.histogram's bins, the last one closed, by one searchsorted for all leaves at once.
-    logs = np.clip(np.log10(ratio[shown]), edges[0], edges[-1])
+    # (np.clip's checks cost more than these two comparisons of finite logarithms.)
+    logs = np.minimum(np.maximum(np.log10(ratio[shown]), edges[0]), edges[-1])
     which = np.minimum(np.searchsorted(edges, logs, side="right") - 1, bins - 1)
     leaf = where.leaf(shown)
     counts = np.bincount(leaf * bins + which, minlength=len(where.leaves) * bins)
@@ -296,17 +301,18 @@ def _histogram(
     }
 
 
-def _focus(result: Comparison) -> np.ndarray | None:
-    """The entries a finding is about (None for a pass)."""
+def _focus(verdict: Verdict, result: Comparison) -> np.ndarray | None:
+    """The entries a finding with this verdict is about (None for a pass)."""
     return {
         "nonfinite": result.nonfinite,
         "fail": result.mismatch,
         "nondifferentiable": result.kinked,
         "inconclusive": result.unresolved,
-    }.get(result.verdict)
+    }.get(verdict)
 
 
 def _evidence(
+    verdict: Verdict,
     result: Comparison,
     analytic: np.ndarray,
     numbers: Numbers,
@@ -317,14 +323,14 @@ def _evidence(
     |diff|/tol per entry, ranked so that the entries a finding is about come first."""
     flat_a, flat_n, flat_b = analytic.ravel(), numbers.value.ravel(), numbers.bound.ravel()
     allowed, flat_steps = result.allowed.ravel(), numbers.step.ravel()
-    focus = _focus(result)
+    focus = _focus(verdict, result)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.abs(flat_a - flat_n) / allowed
     ratio = np.where(np.isnan(ratio), np.inf, ratio)  # |diff| / tol is never negative
     if focus is not None:
         ratio = (
             np.where(focus.ravel(), np.inf, ratio)
-            if result.verdict != "fail"
+            if verdict != "fail"
             else np.where(focus.ravel(), ratio, -1.0)
         )
     order_idx = np.argsort(-ratio, kind="stable")[:WORST_SHOWN]
@@ -342,10 +348,11 @@ def _evidence(
         )
         for i in order_idx
     )
-    return worst, ratio[order_idx] if result.verdict == "fail" else ratio
+    return worst, ratio[order_idx] if verdict == "fail" else ratio
 
 
 def _message(
+    verdict: Verdict,
     result: Comparison,
     total: int,
     worst: tuple[Evidence, ...],
@@ -355,12 +362,12 @@ def _message(
     """One line: how many entries, how far off, and where first."""
     top = worst[0] if worst else None
     at = top.where if top else "?"
-    if result.verdict == "pass":
+    if verdict == "pass":
         finite_ratio = ratio[np.isfinite(ratio) & (ratio >= 0)]
         return (
             f"{total} entries agree; worst |diff|/tol = {float(finite_ratio.max(initial=0.0)):.2g}"
         )
-    if result.verdict == "fail":
+    if verdict == "fail":
         worst_ratio = float(ratio[0]) if ratio.size else float("nan")
         if worst_ratio <= 1:  # only the Taylor remainder could decide these entries
             return (
@@ -371,12 +378,12 @@ def _message(
             f"{int(result.mismatch.sum())} of {total} entries differ, the worst by "
             f"{worst_ratio:.3g}x its tolerance, at {at}"
         )
-    if result.verdict == "nonfinite":
+    if verdict == "nonfinite":
         return (
             f"{int(result.nonfinite.sum())} of {total} analytic entries are NaN or inf where "
             f"the function is finite; first at {at}"
         )
-    if result.verdict == "nondifferentiable":
+    if verdict == "nondifferentiable":
         nan = any(not np.isfinite(e.analytic) for e in worst)
         evidence = "; the analytic derivative is NaN or inf there" if nan else ""
         if np.isinf(kink).any():

@@ -267,3 +267,8 @@ class Differentiable(ABC):
     def scope(self) -> AbstractContextManager[Any]:
         """The framework's float64 context (JAX: x64) for building arguments and calling."""
         return contextlib.nullcontext()
+
+    def session(self) -> AbstractContextManager[Any]:
+        """A context held around a whole check, for state the adapter would otherwise switch
+        at every call into the code (torch: its random stream); nothing by default."""
+        return contextlib.nullcontext()

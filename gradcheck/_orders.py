@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._compare import median
 from ._differentiable import Differentiable, Unsupported
 from ._fast import fast
 from ._fd import measure_noise
@@ -158,7 +159,7 @@ def _precision(sigma: np.ndarray, values: np.ndarray) -> float:
     sizeable = size >= 1e-3 * float(size.max(initial=0.0))
     if not (sizeable & (size > 0)).any():
         return 0.0
-    typical = float(np.median(sigma[sizeable & (size > 0)] / size[sizeable & (size > 0)]))
+    typical = median(sigma[sizeable & (size > 0)] / size[sizeable & (size > 0)])
     return typical if typical > LOW_PRECISION else 0.0
 
 

@@ -230,6 +230,9 @@ class UserDerivatives(Differentiable):
     def scope(self) -> AbstractContextManager[Any]:
         return self._base.scope()
 
+    def session(self) -> AbstractContextManager[Any]:
+        return self._base.session()
+
     def _call(self, derivative: UserFn, *args: Any) -> Any:
         # NaN/inf in a derivative is a verdict ("nonfinite"), so NumPy's warning about
         # producing it would only turn the verdict into a crash under -W error.

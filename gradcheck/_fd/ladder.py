@@ -795,20 +795,24 @@ def sizes(x: np.ndarray) -> np.ndarray:
     is zero or tiny (1 when all of x is zero); see `start_steps`."""
     magnitude = np.abs(x)
     nonzero = magnitude[magnitude > 0]
-    typical = float(np.exp(np.mean(np.log(nonzero)))) if nonzero.size else 1.0
+    # (np.mean is this sum over the count, at several times the cost on a small x.)
+    typical = float(np.exp(np.log(nonzero).sum() / nonzero.size)) if nonzero.size else 1.0
     size: np.ndarray = np.maximum(magnitude, 1e-3 * typical)
     return size
 
 
-def start_steps(x: np.ndarray, directions: Directions, factor: float) -> np.ndarray:
+def start_steps(
+    x: np.ndarray, directions: Directions, factor: float, size: np.ndarray | None = None
+) -> np.ndarray:
     """First ladder step per direction: `factor` times the size of x along the direction.
 
     For a coordinate direction this is factor·|x_i|. Zero or tiny entries use a thousandth of
     the typical (geometric-mean) magnitude of x instead, and x of all zeros uses 1. The ladder
     adapts from there (Note: Step choice), so this only has to be in the right decades: too
     large costs a few coarse jumps, too small would lose digits to round-off for good.
+    `size`: `sizes(x)`, where the caller has it already.
     """
-    size = sizes(x)
+    size = sizes(x) if size is None else size
     if isinstance(directions, Coordinates):
         reach = size[directions.indices]
     else:
@@ -820,7 +824,11 @@ def start_steps(x: np.ndarray, directions: Directions, factor: float) -> np.ndar
 
 
 def exact_directions(
-    x: np.ndarray, directions: np.ndarray, largest_factor: float, policy: Ladder = DEFAULT
+    x: np.ndarray,
+    directions: np.ndarray,
+    largest_factor: float,
+    policy: Ladder = DEFAULT,
+    size: np.ndarray | None = None,
 ) -> np.ndarray:
     """Directions nudged so that every ladder point x + o·h·d is exactly representable.
 
@@ -828,8 +836,9 @@ def exact_directions(
     directions will use; each component of h_max·d becomes a multiple of 2^policy.snap_halvings
     ulps of its coordinate, so the steps h_max/2^k keep it a multiple of one ulp. The change
     to the direction is below 2^policy.snap_halvings·ulp(x_i)/h_max, about 1e-3 of a component.
+    `size`: `sizes(x)`, where the caller has it already.
     """
-    h_max = start_steps(x, directions, largest_factor)[:, None]
+    h_max = start_steps(x, directions, largest_factor, size)[:, None]
     quantum = 2.0**policy.snap_halvings * np.spacing(np.abs(x))[None, :]
     with np.errstate(over="ignore", invalid="ignore"):
         units = h_max * directions / quantum
@@ -952,14 +961,15 @@ def first_steps(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first step of each direction's ladder, without and with the floor `min_start`
     (d,) from the round-off the caller expects (Note: Step choice)."""
+    size = sizes(x)
     if policy.absolute:
         plain = start = np.full(len(directions), 2.0 ** np.floor(np.log2(policy.start_factor)))
     else:
-        plain = start = start_steps(x, directions, policy.start_factor)
+        plain = start = start_steps(x, directions, policy.start_factor, size)
     if min_start is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             floor = 2.0 ** np.ceil(np.log2(np.where(min_start > 0, min_start, 0.0)))
-        start = np.minimum(np.maximum(start, floor), start_steps(x, directions, 0.5))
+        start = np.minimum(np.maximum(start, floor), start_steps(x, directions, 0.5, size))
     return plain * policy.grid, start * policy.grid
 
 

@@ -86,11 +86,12 @@ def noise_look(fn: Differentiable, rng: np.random.Generator) -> NoiseLook:
     """Draw the direction of `measure_noise`'s table (one draw from rng) and its points."""
     # Each coordinate moves in proportion to its own size: inputs of 1e6 next to weights of
     # 0.3 must not make the weights' steps large enough to cross a relu's kink.
-    scaled = rng.standard_normal((1, fn.n)) * sizes(fn.x0)[None, :]
-    direction = exact_directions(fn.x0, scaled / np.abs(scaled).max(), 1.0)[0]
+    size = sizes(fn.x0)
+    scaled = rng.standard_normal((1, fn.n)) * size[None, :]
+    direction = exact_directions(fn.x0, scaled / np.abs(scaled).max(), 1.0, size=size)[0]
     if not direction.any():
         return NoiseLook(direction, 0.0, np.empty((0, fn.n)))
-    h = float(start_steps(fn.x0, direction[None, :], SPACING)[0])
+    h = float(start_steps(fn.x0, direction[None, :], SPACING, size)[0])
     return NoiseLook(direction, h, _points(fn.x0, direction, h))
 
 

@@ -84,6 +84,7 @@ def _build(offsets: tuple[int, ...], order: int) -> FiniteDifference:
     return FiniteDifference(offsets, tuple(float(w) for w in weights), order, tuple(powers))
 
 
+@functools.cache  # every ladder asks for its stencil
 def central(order: int = 1, *, points: int | None = None) -> FiniteDifference:
     """A central stencil: symmetric samples, truncation error in even powers of h.
 

@@ -428,7 +428,7 @@ class Batching:
             )
             self.fail(kind, reason)
             return looped
-        if len(rows) > 1 and (rows != rows[0]).any():
+        if not state and len(rows) > 1 and (rows != rows[0]).any():
             # Trusted only once checked on distinct rows: identical ones cannot show a
             # transform that mixes the batch (torch.roll of a 0-d tensor under vmap rolls
             # across it, and the first vectorised call is often the repeats at x0).

@@ -157,6 +157,10 @@ class TorchFlat(Differentiable):
 
     # -- the interface ----------------------------------------------------------------------
 
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        """The code's random stream, switched in once for the whole check (`RandomStream`)."""
+        return self._stream.active()
+
     def value(self, x: np.ndarray) -> np.ndarray:
         with float64_default(self._stream):
             return self._numpy(self._flat(self._tensor(x)))

@@ -205,6 +205,46 @@ def test_the_users_rng_state_is_restored_though_the_function_draws_random_number
     assert torch.equal(torch.get_rng_state(), before)
 
 
+def test_the_users_rng_state_is_restored_when_random_code_raises_at_the_point() -> None:
+    def fn(x: Any) -> Any:
+        torch.rand(3)  # draws from the check's stream, then fails
+        raise ValueError("not at this point")
+
+    torch.manual_seed(99)
+    before = torch.get_rng_state()
+    with pytest.raises(ValueError, match="not at this point"):
+        gc.check(fn, randn(2))
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_each_evaluation_of_random_code_draws_afresh_within_one_check() -> None:
+    draws: list[float] = []
+
+    def fn(x: Any) -> Any:
+        noise = torch.rand(())
+        draws.append(float(noise))
+        return x * (1 + 1e-3 * noise)
+
+    torch.manual_seed(5)
+    report = gc.check(fn, randn(2))
+    assert report.verdict == "nondeterministic", report
+    assert len(set(draws)) == len(draws)  # one stream across the check, never replayed
+
+
+def test_a_default_dtype_the_code_switches_is_put_back() -> None:
+    def fn(x: Any) -> Any:
+        torch.set_default_dtype(torch.float32)  # user code with a global side effect
+        return x.sin()
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        report = gc.check(fn, randn(3))
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert report.verdict == "pass", report
+
+
 def compile_quietly(fn: Any) -> Any:
     """torch.compile, whose first import warns about torch.jit (an error under -W error)."""
     with warnings.catch_warnings():
