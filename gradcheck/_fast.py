@@ -199,6 +199,16 @@ def _analytic(
     return analytic, reverse_rows
 
 
+def _expected(analytic: dict[Route, np.ndarray], u: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What each route says J v is, per probe and output, for the ladders' early agreement
+    (Note: Early agreement in `_fd.ladder`): forward mode's J v itself, and reverse mode's
+    ⟨Jᵀu, v⟩ / u where there is one output (a projection of several cannot be split)."""
+    expected = [analytic["forward"]] if "forward" in analytic else []
+    if "reverse" in analytic and u.shape[1] == 1 and np.all(u != 0):
+        expected.append(analytic["reverse"] / u)
+    return tuple(expected)
+
+
 def _reverse_scale(rows: np.ndarray, v: np.ndarray) -> np.ndarray:
     """The terms each ⟨Jᵀu, v⟩ was computed from (Note: Error budget in `_compare`): Σ|g·v|,
     and at least the largest entry of Jᵀu on any input, as full mode takes the check's
@@ -239,7 +249,7 @@ def fast(
         slope = np.abs(reverse_rows * v).sum(axis=1)  # ⟨g, v⟩ can cancel; its terms cannot
     level = noise_level(ctx, spread)
     least = noise_aware_start(ctx, level, np.nan_to_num(slope, posinf=0.0))
-    est = ctx.differences(v, level, least)
+    est = ctx.differences(v, level, least, _expected(analytic, u))
     spent = est.evaluations
     every = np.arange(len(v))
     resolution: np.ndarray | None = None

@@ -253,6 +253,20 @@ def test_early_agreement_saves_the_third_row_of_a_correct_gradient():
     assert report.evaluations / 40 < 5  # 6 with three rows per ladder
 
 
+@pytest.mark.parametrize("delta", [0.0, 1e-9])
+def test_fast_mode_stops_where_the_analytic_projection_agrees(delta):
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    exact = lambda x: np.cos(x) * x + np.sin(x)  # noqa: E731
+    grad = perturb(exact, 1, delta)
+    report = gc.check(lambda x: np.sum(np.sin(x) * x), x, grad=grad, mode="fast")
+    (vjp,) = report.checks
+    if delta:  # no agreement to stop at: the whole ladder, and the error is found
+        assert report.verdict == "fail", report
+    else:  # three rows per probe without early agreement: 6 evaluations each
+        assert report.verdict == "pass", report
+        assert vjp.evaluations < 6 * vjp.entries
+
+
 @pytest.mark.parametrize("delta", [1e-7, 1e-9])
 def test_early_agreement_never_hides_an_error_it_could_have_seen(delta):
     x = _forty()
