@@ -48,8 +48,10 @@ from .._common import Batching, check_output_size, first_line, pad_rows, rows_pe
 
 # Small batches are padded up to MIN_ROWS rows (within SMALL_BYTES), so that single calls and
 # the small batches of one check share one compiled shape: compiling costs far more than
-# evaluating a few hundred rows of a function this small.
-MIN_ROWS, SMALL_BYTES = 256, 4 * 2**20
+# evaluating a few hundred rows of a function this small. A function whose every row reads
+# large arrays besides its own (tanh(W x) with a 1000×1000 W: 8 MB a row) is padded to fewer
+# rows, within SMALL_READS of what the padded rows read: 256 rows of it cost 60 ms a call.
+MIN_ROWS, SMALL_BYTES, SMALL_READS = 256, 4 * 2**20, 256 * 2**20
 
 FORWARD_OF_CUSTOM_VJP = (
     "forward mode is not defined for a jax.custom_vjp function (it only has a reverse rule); "
@@ -88,6 +90,23 @@ class Programs:
         }
         self.batched = {name: jit(f) for name, f in batch.items()}
         self._gradient: Programs | None = None
+        self._shared: dict[Hashable, int] = {}
+
+    def shared_bytes(self, env: Any, x: np.ndarray) -> int:
+        """Bytes every row's evaluation reads besides its own: env's arrays and the constants
+        the function closes over (found by tracing it once per shape; 0 where it cannot be
+        traced, as for jit)."""
+        jax = self._jax
+        leaves, structure = jax.tree_util.tree_flatten(env)
+        key = (x.shape, structure, tuple(np.shape(leaf) for leaf in leaves))
+        if key not in self._shared:
+            try:
+                with jax.enable_x64(True):
+                    consts = jax.make_jaxpr(self.fn)(env, x).consts
+            except Exception:  # untraceable code runs unjitted, in loops: no batches to pad
+                consts = []
+            self._shared[key] = sum(int(getattr(a, "nbytes", 0)) for a in [*leaves, *consts])
+        return self._shared[key]
 
     def gradient(self) -> Programs:
         """The programs of x ↦ J(x)ᵀu, with env' = (env, u): the cotangent is an argument."""
@@ -257,9 +276,9 @@ class JaxFlat(Differentiable):
         self, kind: str, fixed: tuple[np.ndarray, ...], rows: np.ndarray, width: int
     ) -> np.ndarray:
         jnp = self._jax.numpy
-        row_bytes = 8 * (rows.shape[1] + width)
         cap = _power_of_two_below(rows_per_chunk(rows.shape[1] + width))
-        least = min(cap, MIN_ROWS, _power_of_two_below(max(1, SMALL_BYTES // row_bytes)))
+        shared = self._programs.shared_bytes(self._env, self.x0)
+        least = small_batch_rows(8 * (rows.shape[1] + width), shared, cap)
         parts = []
         try:
             with self._jax.enable_x64(True):
@@ -283,6 +302,15 @@ class JaxFlat(Differentiable):
 
 def _power_of_two_below(k: int) -> int:
     return 1 << (k.bit_length() - 1)
+
+
+def small_batch_rows(row_bytes: int, shared_bytes: int, cap: int) -> int:
+    """The rows a small batch is padded to (a power of two): MIN_ROWS, fewer where the rows
+    themselves exceed SMALL_BYTES or what they read beside them exceeds SMALL_READS, and
+    never more than `cap`, the chunk size."""
+    by_rows = _power_of_two_below(max(1, SMALL_BYTES // row_bytes))
+    by_reads = _power_of_two_below(max(1, SMALL_READS // max(1, shared_bytes + row_bytes)))
+    return min(cap, MIN_ROWS, by_rows, by_reads)
 
 
 def _is_forward_of_custom_vjp(exc: BaseException) -> bool:

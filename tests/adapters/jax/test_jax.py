@@ -244,6 +244,44 @@ def test_batches_are_chunked_and_padded(monkeypatch: pytest.MonkeyPatch) -> None
     np.testing.assert_allclose(d.vjps(d.x0, xs), np.stack([d.vjp(d.x0, u) for u in xs]))
 
 
+def test_small_batches_of_code_that_reads_a_large_constant_are_padded_to_few_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with jax.enable_x64(True):
+        w = jnp.asarray(_rng[0].standard_normal((1000, 1000)) / 30)  # 8 MB read by every row
+
+    def matrix_code(x: Any) -> Any:
+        return jnp.sum(jnp.tanh(w @ x) ** 2)
+
+    shapes: list[int] = []
+    d = _bind(matrix_code, _arr((1000,), "float64"))
+    original = d._programs.batched["value"]
+    monkeypatch.setitem(
+        d._programs.batched, "value", lambda env, xs: shapes.append(len(xs)) or original(env, xs)
+    )
+    xs = d.x0 + 1e-3 * _rng[0].standard_normal((3, 1000))
+    expected = np.sum(np.tanh(xs @ np.asarray(w).T) ** 2, axis=1)
+    np.testing.assert_allclose(d.values(xs)[:, 0], expected, rtol=1e-13)
+    assert shapes == [32]  # 256 MiB / 8 MB: not MIN_ROWS = 256 rows of an 8 MB read each
+    d = _bind(lambda x: jnp.sum(jnp.tanh(x) ** 2), _arr((1000,), "float64"))
+    original = d._programs.batched["value"]
+    monkeypatch.setitem(
+        d._programs.batched, "value", lambda env, xs: shapes.append(len(xs)) or original(env, xs)
+    )
+    d.values(xs)
+    assert shapes[-1] == 256  # reads nothing beside its own row
+
+
+def test_small_batch_rows() -> None:
+    from gradcheck.adapters.jax._flat import MIN_ROWS, small_batch_rows
+
+    assert small_batch_rows(8 * 11, 0, 4096) == MIN_ROWS
+    assert small_batch_rows(8 * 11, 8_000_000, 4096) == 32
+    assert small_batch_rows(8 * 11, 10**12, 4096) == 1
+    assert small_batch_rows(8 * 11, 0, 64) == 64  # never beyond a chunk
+    assert small_batch_rows(8 * 200_000, 0, 4096) == 2  # rows of 1.6 MB: SMALL_BYTES
+
+
 def test_user_errors_propagate_unchanged() -> None:
     def broken(x: Any) -> Any:
         raise KeyError("mine")
