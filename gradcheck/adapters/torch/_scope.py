@@ -27,12 +27,12 @@ class RandomStream:
     Code that draws random numbers (dropout, a sampled noise term) gets a fresh draw at every
     evaluation, continuing from the user's state at the first one (so randomness stays
     visible to the checker, as nondeterminism), while the user's generators are left exactly
-    as they were: their states are put back after every call into the code. The CPU
+    as they were: their states are put back when the outermost scope ends. The CPU
     generator, and every CUDA device's once CUDA is initialised.
 
     Scopes nest: only the outermost one switches the states. A check holds one around all
-    of its work (`TorchFlat.scope`), so the dozens of calls inside it do not each copy the
-    generator's state out and back (two 5 KB copies per call, a tenth of a small check).
+    of its work (`TorchFlat.session`), so the dozens of calls inside it do not each copy the
+    generator's state out and back (about 5 µs a call, measured).
     """
 
     def __init__(self) -> None:
