@@ -38,7 +38,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -277,8 +277,7 @@ class JaxFlat(Differentiable):
     ) -> np.ndarray:
         jnp = self._jax.numpy
         cap = _power_of_two_below(rows_per_chunk(rows.shape[1] + width))
-        shared = self._programs.shared_bytes(self._env, self.x0)
-        least = small_batch_rows(8 * (rows.shape[1] + width), shared, cap)
+        least = small_batch_rows(8 * (rows.shape[1] + width), self._shared_bytes, cap)
         parts = []
         try:
             with self._jax.enable_x64(True):
@@ -294,6 +293,11 @@ class JaxFlat(Differentiable):
             raise_if_one_mode_only(exc)
             raise
         return np.concatenate(parts).reshape(len(rows), width)
+
+    @cached_property
+    def _shared_bytes(self) -> int:
+        """What every row reads besides its own (env and x0 are fixed for this map)."""
+        return self._programs.shared_bytes(self._env, self.x0)
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
