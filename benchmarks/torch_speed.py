@@ -210,13 +210,14 @@ def table(rows: list[dict[str, Any]], quick: bool) -> str:
         "coordinate; torch's slow mode evaluates 2, one at a time. Full mode's cost is about "
         "n x evals/coord x (cost of one batched evaluation).",
         "",
-        "2n points: the time to evaluate, batched with vmap as gc.check does, just the 2n "
+        "2n points: the time to evaluate, batched with vmap over whole points, just the 2n "
         "points x ± 1e-6·e_i that torch's slow mode evaluates one at a time: the fewest any "
-        "central-difference check can use. floor ratio = that / torch slow, the best full-mode "
-        "ratio any such check could reach here. Where the floor ratio is above a target, the "
-        "target cannot be met by batching alone: gc.check needs three ladder rows (6 points "
-        "per coordinate) for an error estimate it can vouch for (Note: Step choice in "
-        "gradcheck/_fd/ladder.py).",
+        "central-difference check can use. floor ratio = that / torch slow. gc.check needs two "
+        "ladder rows per coordinate (4 points) for an error estimate and kink evidence it can "
+        "vouch for (Note: Step choice in gradcheck/_fd/ladder.py), so gc full / 2n points is "
+        "about 2 at best when batches cost the same; for models it passes the parameter "
+        "tensors a batch does not vary unbatched (Note: Unvaried inputs unbatched in "
+        "gradcheck/adapters/torch/_flat.py), which this floor does not.",
         "",
         "torch fast+fwd: torch's fast mode with check_forward_ad=True, which checks what "
         "gc.check's fast mode checks (reverse mode, forward mode, their consistency); gc.check "

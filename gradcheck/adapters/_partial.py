@@ -20,6 +20,7 @@ results for whole arrays (a user's gradient, an own-dtype VJP) to `Placement.fla
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -209,15 +210,27 @@ class Placement:
         """
         if self._slices is not None:  # every array one leaf of its own shape: views of x
             return [ops.reshape(x[start:end], shape) for start, end, shape in self._slices]
-        return [
-            assemble(
-                group,
-                [x[leaf.offset : leaf.offset + leaf.size] for leaf in group],
-                ops,
-                tangent=tangent,
-            )
-            for group in self.groups
-        ]
+        return self.arrays_of([x[start:stop] for start, stop in self.ranges], ops, tangent=tangent)
+
+    @functools.cached_property
+    def ranges(self) -> tuple[tuple[int, int], ...]:
+        """Per checked array, where its leaves lie in the flat vector: [start, stop)."""
+        return tuple((g[0].offset, g[-1].offset + g[-1].size) for g in self.groups)
+
+    def arrays_of(
+        self, pieces: Sequence[Any], ops: Ops = NUMPY, *, tangent: bool = False
+    ) -> list[Any]:
+        """The checked arrays from their pieces of the flat vector (one per array, at
+        `ranges`), which need not be slices of one vector: a batched evaluation can pass the
+        arrays it does not vary unbatched."""
+        arrays = []
+        for group, piece in zip(self.groups, pieces, strict=True):
+            start = group[0].offset
+            leaf_pieces = [
+                piece[leaf.offset - start : leaf.offset - start + leaf.size] for leaf in group
+            ]
+            arrays.append(assemble(group, leaf_pieces, ops, tangent=tangent))
+        return arrays
 
     def flat(self, results: Sequence[np.ndarray | None], *, conjugate: bool = False) -> np.ndarray:
         """Results for whole arrays (a gradient each; None for zero) as one flat vector.

@@ -23,7 +23,7 @@ from .._common import (
     part,
     unflatten,
 )
-from ._flat import Hooks, Structure, TorchFlat
+from ._flat import ByInput, Hooks, Structure, TorchFlat
 from ._leaves import Placement, join, leaf_triples
 from ._scope import RandomStream, float64_default, real_parts
 
@@ -87,6 +87,9 @@ class TorchBinding:
         def batched(xt: torch.Tensor) -> torch.Tensor:  # views; TorchFlat guards the input
             return outputs.flat(call(placement.tensors(xt)))
 
+        def by_input(*pieces: torch.Tensor) -> torch.Tensor:  # the same, a piece per tensor
+            return outputs.flat(call(placement.tensors_of(pieces)))
+
         hooks = Hooks(
             inputs=lambda x: self.args_of(split(x)),
             outputs=lambda vec: outputs.native(np.asarray(vec, dtype=np.float64), device),
@@ -108,6 +111,7 @@ class TorchBinding:
             hooks=hooks,
             structure=Structure(parts, tuple(outputs.names)),
             stream=stream,
+            by_input=ByInput(by_input, placement.ranges) if len(placement.ranges) > 1 else None,
         )
         # The structure call above is the preflight's single evaluation at x0.
         flat_template = outputs.concat(outputs.parts(outputs.template)).detach().cpu().numpy()

@@ -71,6 +71,15 @@ class Placement:
         """
         return self._shared.arrays(xt, self._ops, tangent=tangent)
 
+    @property
+    def ranges(self) -> tuple[tuple[int, int], ...]:
+        """Per checked tensor, where its leaves lie in the flat vector: [start, stop)."""
+        return self._shared.ranges
+
+    def tensors_of(self, pieces: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The checked tensors from one flat piece each (at `ranges`), batched or not."""
+        return self._shared.arrays_of(pieces, self._ops)
+
     def per_input(self, result: Any) -> np.ndarray | None:
         """A user's derivative with one tensor per checked tensor (or one tensor for one) as
         the flat vector, where leaves are not one per tensor (torch's convention: the

@@ -178,6 +178,41 @@ def test_values_are_vmapped_and_agree_with_a_loop() -> None:
     assert not any("loop" in note for note in f.notes)
 
 
+def test_rows_that_vary_one_input_pass_the_others_unbatched() -> None:
+    # Note: Unvaried inputs unbatched (a full check's ladders move one coordinate per row).
+    batched = []
+
+    def fn(a: Any, b: Any) -> Any:
+        batched.append(torch._C._functorch.is_batchedtensor(a))
+        return (a @ b).sin()
+
+    f = bind(fn, randn(3, 4), randn(4, 2, seed=1))
+    rng = np.random.default_rng(0)
+    f.values(f.x0 + 1e-3 * rng.standard_normal((5, f.n)))  # the first batch: every input
+    xs = np.repeat(f.x0[None, :], 6, axis=0)
+    xs[np.arange(6), 12 + np.arange(6)] += 1e-3  # only b's entries
+    batched.clear()
+    values = f.values(xs)
+    assert batched[0] is False  # a unbatched in the vmapped call (then the plain cross-check)
+    np.testing.assert_allclose(values, np.stack([f.value(r) for r in xs]), rtol=1e-13)
+    assert not any("loop" in note for note in f.notes)
+
+
+def test_code_that_cannot_mix_batched_and_unbatched_inputs_is_vmapped_whole() -> None:
+    def fn(a: Any, b: Any) -> Any:
+        c = a.clone()
+        c.add_(b)  # vmap refuses an in-place update of an unbatched tensor by a batched one
+        return c.sin()
+
+    f = bind(fn, randn(4), randn(4, seed=1))
+    rng = np.random.default_rng(0)
+    f.values(f.x0 + 1e-3 * rng.standard_normal((5, f.n)))
+    xs = np.repeat(f.x0[None, :], 4, axis=0)
+    xs[np.arange(4), 4 + np.arange(4)] += 1e-3
+    np.testing.assert_allclose(f.values(xs), np.stack([f.value(r) for r in xs]), rtol=1e-15)
+    assert not any("loop" in note for note in f.notes)
+
+
 @pytest.mark.parametrize(
     ("fn", "reason"),
     [
