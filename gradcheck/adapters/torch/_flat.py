@@ -509,7 +509,7 @@ class TorchFlat(Differentiable):
             try:
                 return self._vmap_some(chunk, moved)
             except (RuntimeError, CannotVectorise):
-                self._by_input = None  # Note: Unvaried inputs unbatched
+                pass  # vmapped whole below, and so from then on where that works
         data = chunk.copy() if check else chunk
         vmapped = torch.func.vmap(self._batched)
         with float64_default(self._stream), quiet_vmap():
@@ -539,6 +539,8 @@ class TorchFlat(Differentiable):
                 if self.at_point and self.at_point.plain is None:
                     if np.array_equal(chunk[row], self.x0):
                         self.at_point = replace(self.at_point, plain=plain)
+        if moved is not None:  # the pieces failed where the whole batch works
+            self._by_input = None
         return result
 
     def gradient_map(self, u: np.ndarray) -> TorchFlat:
