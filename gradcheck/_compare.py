@@ -97,13 +97,17 @@ class Numbers:
     def reconcile(self, index: Any, other: Numbers) -> None:
         """Weigh an independent estimate of the entries at `index` (Note: A second grid of
         steps in `_judge`): where the two disagree beyond their errors, at least one error is
-        understated, so the bound grows to cover the other estimate's whole interval."""
+        understated, so the bound grows to cover the other estimate's whole interval; where
+        they agree, it is at least their gap."""
         value, bound = self.value[index], self.bound[index]
         with np.errstate(invalid="ignore"):
-            apart = np.abs(value - other.value) > 2 * (bound + other.bound)
-            widened = np.abs(value - other.value) + other.bound
+            gap = np.abs(value - other.value)
+            apart = gap > 2 * (bound + other.bound)
+            widened = gap + other.bound
         grow = apart & np.isfinite(widened)
-        self.bound[index] = np.where(grow, np.maximum(bound, widened), bound)
+        # Where they agree, either may be the one that is off by their gap: never claim less.
+        seen = np.where(np.isfinite(gap), gap, 0.0)
+        self.bound[index] = np.where(grow, np.maximum(bound, widened), np.maximum(bound, seen))
         self.noise[index] = np.where(grow, 0.0, self.noise[index])
 
 

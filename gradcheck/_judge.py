@@ -20,10 +20,15 @@ Note: A second grid of steps
     and a correct gradient fails by 1-2x its budget. A mismatch within SECOND_GRID of its
     budget is therefore estimated once more on steps 1.5·2^k, which share no sample with the
     first grid; where the two independent estimates disagree beyond their errors, at least
-    one error claim is wrong and the entry's bound grows to cover both. Where they agree the
-    mismatch stands, so an injected error is caught as before (power suite unchanged). What
-    no grid can see is rounding that is smooth over the step scale: pinv(a @ b.mT) at some
-    seeds has a rounding slope of 1.5e-12 (7e-11 relative) on which both grids agree.
+    one error claim is wrong and the entry's bound grows to cover both. Where they agree,
+    the bound is still at least their gap: pinv's estimates on the two grids were 1.6e-13
+    to 1.6e-12 apart (within twice their claims) around a first-grid estimate off by up
+    to 6x its claimed error, and two independent estimates that far apart say that one of
+    them is off by half as much. Honest noise keeps independent estimates far closer than
+    their claims (1e8 + Σ sin x: 1e-8 apart, claims of 2e-7), so an injected error is caught
+    as before (power suite unchanged). What neither grid can see alone, rounding that is
+    smooth over the step scale and offsets both alike, `select` meets by validating vetoes
+    (Note: Vetoes at validated precision in `_fd.estimate`).
 """
 
 from __future__ import annotations

@@ -75,11 +75,25 @@ def test_summarise_lists_only_offending_entries_worst_first():
 
 
 def test_reconcile_widens_only_where_independent_estimates_disagree():
-    """Two estimates that agree within their errors keep the first bound; where they do not,
-    one error claim is wrong, and the bound covers the other estimate's whole interval."""
+    """Two estimates closer than the first one's error keep its bound; where they disagree
+    beyond their errors, one error claim is wrong, and the bound covers the other estimate's
+    whole interval."""
     first = numbers([1.0, 2.0], 1e-12, noise=1e-12)
-    second = numbers([1.0 + 1e-12, 2.0 + 1e-10], 2e-12)
+    second = numbers([1.0 + 5e-13, 2.0 + 1e-10], 2e-12)
     first.reconcile(slice(None), second)
     np.testing.assert_allclose(first.bound, [[1e-12, 1e-10 + 2e-12]])
     np.testing.assert_array_equal(first.noise, [[1e-12, 0.0]])
     np.testing.assert_array_equal(first.value, [[1.0, 2.0]])
+
+
+def test_reconcile_never_claims_less_than_the_gap_of_agreeing_estimates():
+    """pinv(a @ b.mT), seed 23: the power-of-two grid claims 3.7e-14 for an estimate 2.8e-13
+    off; the 1.5·2^k grid, 1.6e-13 away, agrees within the claims but says that one of them
+    is off by at least half that. A gap far below the claims (honest noise) changes nothing."""
+    first = numbers([-0.00661840524018893, 1.0], [3.73e-14, 2e-7], noise=[3.73e-14, 2e-7])
+    second = numbers([-0.006618405240351288, 1.0 + 1e-8], [1.99e-13, 3e-7])
+    first.reconcile(slice(None), second)
+    np.testing.assert_allclose(first.bound, [[1.62358e-13, 2e-7]], rtol=1e-5)
+    np.testing.assert_array_equal(first.noise, [[3.73e-14, 2e-7]])
+    analytic = np.array([[-0.006618405240471892, 1.0]])  # the exact value, to 16 digits
+    assert compare(analytic, first, eps_a=EPS, tolerance=TOL).verdict == "pass"
