@@ -52,6 +52,10 @@ CONDITIONING_ULPS = 4.0  # outside the safety factor: a bound on rounding, not a
 NEGLIGIBLE = 1e-6  # an entry's budget below this fraction of the check's scale settles it
 NEGLIGIBLE_ULPS = 1e4  # … or below this many ulps of the analytic side's precision (float32)
 ROUND_OFF_REVIEW = 8.0  # a round-off limited entry within this factor of its budget: look again
+COARSE = 1e-8  # a round-off limited budget above this fraction of the entry (or the check's
+# scale, if larger) is worth averaging …
+AVERAGE_REACH = 16.0  # … where its difference is within this factor of the budget (a cost
+# bound: a thorough look and 2·SIDE samples a direction; at 64, 1e8 + Σ sin x cost 4.5x more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,18 @@ class Numbers:
         self.bound[index] = np.where(grow, np.maximum(bound, widened), np.maximum(bound, seen))
         self.noise[index] = np.where(grow, 0.0, self.noise[index])
 
+    def tighten(self, index: Any, other: Numbers) -> None:
+        """Take an independent estimate of the entries at `index` where it is tighter and
+        the two agree within their errors (Note: Averaged round-off in `_fd.average`); where
+        they do not, the averaged fit is the newcomer whose assumptions (no kink, no misfit
+        within its window) failed, and the ladders' numbers stand."""
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(self.value[index] - other.value)
+            tighter = (gap <= self.bound[index] + other.bound) & (other.bound < self.bound[index])
+        for name in ("value", "bound", "noise", "kink", "step"):
+            mine = getattr(self, name)
+            mine[index] = np.where(tighter, getattr(other, name), mine[index])
+
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
@@ -123,14 +139,19 @@ class Comparison:
     limited: np.ndarray | None = None  # round-off limited and using much of their budget
     rounding: np.ndarray | None = None  # the analytic side's share of `allowed`
     noisy: np.ndarray | None = None  # unresolved because the analytic side is rounding noise
+    coarse: np.ndarray | None = None  # round-off limits them to a coarse budget (averageable)
 
     @property
     def contested(self) -> np.ndarray:
         """Entries worth a second, thorough estimate: mismatched, unresolved, or limited by
-        round-off while using much of their budget (a large offset such as 1e8 + …, where
-        the thorough ladders' larger steps tighten the bound enough to see δ = 1e-6)."""
+        round-off while using much of their budget or to a coarse one (a large offset such
+        as 1e8 + …, where the thorough ladders' larger steps tighten the bound, and give the
+        averaging its window: Note: Averaged round-off in `_fd.average`)."""
         either: np.ndarray = self.mismatch | self.unresolved
-        return either if self.limited is None else either | self.limited
+        for more in (self.limited, self.coarse):
+            if more is not None:
+                either = either | more
+        return either
 
     @property
     def verdict(self) -> Verdict:
@@ -205,6 +226,17 @@ def compare(
         noisy = None
         if analytic_noise is not None:  # unresolved by the measured noise, not the numbers
             noisy = unresolved & (tolerance.safety * analytic_noise >= 0.5 * own)
+        # Note: Averaged round-off in `_fd.average`: the numbers' round-off sets the budget,
+        # the budget is coarse, and a tighter one could tell the difference.
+        coarse = (
+            settled
+            & ~mismatch
+            & ~kinked
+            & (noise >= 0.5 * bound)
+            & (tolerance.noise_safety * noise >= 0.5 * own)
+            & (own > COARSE * np.maximum(magnitude, scale))
+            & (np.abs(analytic - numeric) > own / AVERAGE_REACH)
+        )
         return Comparison(
             allowed,
             mismatch,
@@ -214,6 +246,7 @@ def compare(
             limited,
             tolerance.safety * rounding,
             noisy,
+            coarse,
         )
 
 

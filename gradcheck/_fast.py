@@ -149,6 +149,7 @@ class _Projections:
             probe=self.probe,
             directions=lambda which: self.v[which],
             noise_level=level,
+            steps=lambda step, which: step[which, 0],
         )
 
 

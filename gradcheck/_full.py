@@ -114,6 +114,7 @@ def _layout(fn: Differentiable, level: np.ndarray) -> Layout:
         probe=probe,
         directions=lambda which: Coordinates(which, fn.n),
         noise_level=level,
+        steps=lambda step, which: step[0, which],
     )
 
 

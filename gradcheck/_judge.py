@@ -49,6 +49,7 @@ from ._fd import (
     Coordinates,
     Directions,
     Estimates,
+    averaged,
     directional,
     fixed_step,
     round_off,
@@ -168,6 +169,7 @@ class Layout:
         probe: (direction, cotangent) of one flat entry, for the Taylor-remainder test.
         directions: rows of the directions (coordinate directions are built on demand).
         noise_level: Note: Noise level in `_fd.ladder`, per direction.
+        steps: the step behind each of the directions `which` (d,), from the entries' steps.
     """
 
     numbers: Callable[[Estimates, np.ndarray], Numbers]
@@ -176,6 +178,7 @@ class Layout:
     probe: Callable[[int], tuple[np.ndarray, np.ndarray]]
     directions: Callable[[np.ndarray], Directions]
     noise_level: np.ndarray
+    steps: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 CURVE_STEPS = tuple(2.0**k for k in range(-24, 7, 2))  # relative to the step used
@@ -278,6 +281,14 @@ def units(n: int, start: int, stop: int) -> np.ndarray:
 
 SECOND_GRID = 100.0
 """A mismatch within this factor of its budget gets a second, independent estimate."""
+AVERAGED_DIRECTIONS = 64  # the most directions one comparison averages (2·SIDE samples each)
+
+
+def _float64(ctx: Context) -> bool:
+    """Whether f computes in float64: rounding that averaging can shrink is not a coarser
+    precision that every sample shares (Note: Averaged round-off in `_fd.average`)."""
+    return ctx.source.eps <= float(np.finfo(np.float64).eps) and ctx.precision == 0
+
 
 _NOT_IN_EFFECT = (
     "the override is NOT in effect: the analytic gradient equals the derivative of "
@@ -331,6 +342,14 @@ def judge(
         )
         spent += other.evaluations
         numbers.reconcile(layout.index(which), layout.numbers(other, which))
+        result = compared()
+    coarse = result.coarse
+    if coarse is not None and coarse.any() and ctx.step is None and _float64(ctx):
+        which = layout.contested(coarse)[:AVERAGED_DIRECTIONS]  # Note: Averaged round-off
+        steps = layout.steps(numbers.step, which)
+        found = averaged(ctx.source, layout.directions(which), steps)
+        spent += found.evaluations
+        numbers.tighten(layout.index(which), layout.numbers(found, which))
         result = compared()
     if result.mismatch.any() and recompute is not None:
         result = compared(analytic_noise(ctx.fn.x0, recompute, result.mismatch))

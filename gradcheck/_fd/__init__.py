@@ -5,6 +5,7 @@ it a `Differentiable` (or a plain batched function) and gets derivative estimate
 bars back. `derivative` is the engine on its own, for users.
 """
 
+from .average import averaged
 from .derivative import Derivative, derivative
 from .estimate import chunk_size, directional, fixed_step, opening_points, thorough
 from .ladder import (
@@ -37,6 +38,7 @@ __all__ = [
     "FiniteDifference",
     "Ladder",
     "NoiseLook",
+    "averaged",
     "backward",
     "central",
     "chunk_size",
