@@ -231,3 +231,14 @@ def domain_edge(rng: np.random.Generator, n: int) -> Case:
 
 
 NONSMOOTH = (staircase, sawtooth, near_kink, domain_edge)
+
+
+def cancellation(rng: np.random.Generator, n: int) -> Case:
+    """(c + Σ tanh x) - c with c from 1e4 to 1e10: every value is rounded to ulp(c), up to
+    1e7 times eps·|f|, a fine staircase where the check's steps see round-off (a difference
+    of large sums, a variance as E[x²] - E[x]²)."""
+    c = _log_uniform(rng, 1e4, 1e10)
+    x = rng.uniform(-3, 3, n)
+    return Case(
+        "cancellation", lambda x: (c + np.sum(np.tanh(x))) - c, lambda x: 1 - np.tanh(x) ** 2, x
+    )

@@ -30,6 +30,20 @@ Note: Hidden resolution
     second table counts only if it qualifies as noise (a kink it happens to cross does not).
     The spacing is not a power of two: at exactly 2^-20 the points of a quadratic line up
     with the binary grid of cosh and the rounding errors vanish.
+
+Note: Aligned rounding
+    A value rounded at an intermediate's scale can also move by whole quanta in step with
+    the spacing: (c + Σ tanh x) - c with c = 4.6e7 is rounded to multiples of 7.5e-9, and at
+    the spacing of 2^-20 it moved by exactly 9 quanta per point, so the table was a straight
+    line with no noise at all, while any step the ladders take sees rounding of 2.2e-9
+    (σ). Counted as noiseless, its ladders claimed 1.8e-11 where the truth was 1e-7 off, and
+    the exact gradient failed by 2.6e3x. So a table whose values all move by exactly the
+    same amount (but not by zero) is measured again, in one call, at 1.37 and 1.73 times
+    its spacing (UNALIGNED): at most 1.73 times as far from x, so rarely across a kink or
+    jump the first table did not reach (a sawtooth's linear stretch stays linear), and no
+    rate of whole quanta per point stays whole at both; the larger σ of the two counts, each
+    only if it is plainly noise. A function that is truly linear along the direction reads
+    only its own rounding there. The cost is one call of 18 points, for such tables only.
 """
 
 from __future__ import annotations
@@ -113,15 +127,28 @@ def measure_noise(
     table = table if table is not None else fn.values(look.points)
     if not np.isfinite(table).all():
         return Noise(np.zeros(fn.m))
-    if (table != table[0]).any() or look.h >= HIDDEN_SPACING:
+    changed = bool((table != table[0]).any())
+    if changed and not (np.diff(table, 2, axis=0) != 0).any():
+        # Every value moved by exactly the same amount: f is linear along the direction, or
+        # rounded at an intermediate's scale in step with the spacing (Note: Aligned rounding).
+        points = np.concatenate([_points(fn.x0, look.direction, look.h * r) for r in UNALIGNED])
+        tables = fn.values(points).reshape(len(UNALIGNED), POINTS, -1)
+        if not np.isfinite(tables).all():
+            return Noise(np.zeros(fn.m))
+        return Noise(np.max([_sigma(t, strict=True) for t in tables], axis=0), hidden=True)
+    if changed or look.h >= HIDDEN_SPACING:
         return Noise(_sigma(table, strict=False))
     # Not one bit changed: look again where an intermediate of size 1 would show its
     # rounding, and believe only a table that is plainly noise there.
-    hidden = HIDDEN_SPACING / float(np.abs(look.direction).max())
-    table = fn.values(_points(fn.x0, look.direction, hidden))
-    if not np.isfinite(table).all():
-        return Noise(np.zeros(fn.m))
-    return Noise(_sigma(table, strict=True), hidden=True)
+    again = _second_look(fn, look.direction, HIDDEN_SPACING / float(np.abs(look.direction).max()))
+    return Noise(np.zeros(fn.m)) if again is None else Noise(again, hidden=True)
+
+
+def _second_look(fn: Differentiable, direction: np.ndarray, h: float) -> np.ndarray | None:
+    """σ from a table at spacing h that counts only if it is plainly noise; None where f is
+    not finite there."""
+    table = fn.values(_points(fn.x0, direction, h))
+    return _sigma(table, strict=True) if np.isfinite(table).all() else None
 
 
 def _points(x: np.ndarray, direction: np.ndarray, h: float) -> np.ndarray:
@@ -161,6 +188,10 @@ def _sigma(table: np.ndarray, strict: bool) -> np.ndarray:
     sigma_f: np.ndarray = result * unit
     return sigma_f
 
+
+UNALIGNED = (1.37, 1.73)
+"""The second looks' spacings where the first table was exactly linear, in units of the
+first's (Note: Aligned rounding): no rate of whole quanta per point stays whole at both."""
 
 LOCAL_SPACINGS = (2.0**-10, 2.0**-14)
 LOCAL_EVALUATIONS = len(LOCAL_SPACINGS) * POINTS

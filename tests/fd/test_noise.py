@@ -39,3 +39,26 @@ def test_values_near_overflow_do_not_overflow():
     with np.errstate(over="ignore"):
         sigma = _sigma(lambda x: np.sum(np.exp(x)), np.array([700.0, 695.0]))
     assert np.isfinite(sigma).all()
+
+
+CANCELLED = 45554816.65996992
+TANH_POINT = np.array([-2.28038419, -2.7965409, -2.72195944, -1.60942524])
+
+
+def cancelled(x):
+    """(c + Σ tanh x) - c: every value rounded to a multiple of ulp(c) = 7.5e-9."""
+    return (CANCELLED + np.sum(np.tanh(x))) - CANCELLED
+
+
+def test_rounding_in_step_with_the_spacing_is_measured_at_a_second_look():
+    """At the spacing of 2^-20 this draw moves by exactly 9 quanta per point: a straight line
+    with no noise at all (Note: Aligned rounding); at any step a ladder takes, the rounding
+    is uniform over one quantum, σ = 7.5e-9/sqrt(12) = 2.2e-9."""
+    fn = NumpyAdapter().bind(cancelled, (TANH_POINT,), {}, None)
+    noise = measure_noise(fn, np.random.default_rng(0))
+    assert 1e-9 < float(noise.sigma[0]) < 5e-9
+    assert noise.hidden  # an intermediate's rounding, not f's own precision
+
+
+def test_a_linear_function_still_reads_only_its_own_rounding():
+    assert float(_sigma(lambda x: 2.0 * np.sum(x) + 1.0, np.array([1.0, 2.0]))[0]) < 1e-14
