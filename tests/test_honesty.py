@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradcheck as gc
-from tests.families import NONSMOOTH, perturb, target_entry
+from tests.families import NONSMOOTH, cancellation, perturb, target_entry
 
 
 def total_cos(x):
@@ -132,6 +132,19 @@ def test_nonsmooth_families_pass_where_differentiable_and_catch_errors(family, s
     report = gc.check(case.f, case.x, grad=case.grad)
     assert report.verdict == "pass", str(report)
     wrong = gc.check(case.f, case.x, grad=perturb(case.grad, target_entry(case), 1e-3))
+    assert wrong.verdict == "fail", str(wrong)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_cancelled_offsets_are_round_off_not_a_wrong_gradient(seed):
+    """At c = 4.6e7 the exact gradient failed by 2.6e3x: the noise table moved by exactly 9
+    quanta a point and read no noise (Note: Aligned rounding in `_fd.noise`); at c = 1.25e10
+    the Taylor test read the steps where f did not move at all as a wrong slope (`_taylor`)."""
+    case = cancellation(np.random.default_rng(seed), 3)
+    report = gc.check(case.f, case.x, grad=case.grad)
+    assert report.verdict == "pass", str(report)
+    wrong = gc.check(case.f, case.x, grad=perturb(case.grad, target_entry(case), 1e-2))
     assert wrong.verdict == "fail", str(wrong)
 
 
@@ -254,6 +267,31 @@ def test_an_offset_of_exactly_1e8_catches_1e6(seed):
     f = lambda x: 1e8 + np.sum(np.sin(x))  # noqa: E731
     assert gc.check(f, x, grad=perturb(np.cos, i, 1e-6)).verdict == "fail"
     assert gc.check(f, x, grad=np.cos).verdict == "pass"
+
+
+@pytest.mark.parametrize("delta", [0.0, 1e-4])
+def test_a_cancelled_offset_is_noise_not_a_wrong_gradient(delta):
+    """(c + Σ tanh x) - c with c = 4.6e7: the values are rounded to multiples of 7.5e-9 and
+    the noise measurement's table happened to move by exactly 9 quanta a point, so the check
+    measured no noise, its ladders claimed 1.8e-11, and the exact gradient failed by 2.6e3x
+    (Note: Aligned rounding in `_fd.noise`). A gradient 1e-4 off is still caught."""
+    from tests.fd.test_noise import TANH_POINT, cancelled
+
+    exact = lambda x: 1 - np.tanh(x) ** 2  # noqa: E731
+    report = gc.check(cancelled, TANH_POINT, grad=perturb(exact, 3, delta))
+    assert report.verdict == ("fail" if delta else "pass"), report
+
+
+def test_a_kink_behind_a_large_offset_is_unresolved_not_wrong():
+    """4e9 + Σ|x - c| + Σ sin x with a kink 0.001 along x[1]: the offset's round-off hides
+    every step below the kink, the differences cannot resolve the entry, and the Taylor
+    remainder past the kink fell like h on that side only; it read as a wrong gradient
+    (Note: One-sided remainders in `_taylor`). A wrong entry elsewhere is still caught."""
+    from tests.test_taylor import KINKED_AT, KINKS, kinked
+
+    exact = lambda x: np.sign(x - KINKS) + np.cos(x)  # noqa: E731
+    assert gc.check(kinked, KINKED_AT, grad=exact).verdict == "inconclusive"
+    assert gc.check(kinked, KINKED_AT, grad=perturb(exact, 0, 0.5)).verdict == "fail"
 
 
 def _forty(seed: int = 1) -> np.ndarray:
