@@ -85,6 +85,9 @@ class Numbers:
     Attributes:
         value: the estimates. bound: their error estimates. noise: the round-off part of
         bound. kink: jumps in one-sided slopes (0 where smooth). step: the steps used.
+        looks: per entry, the second looks it has had (a bit per kind of look), so that a
+        second comparison against the same numbers (forward after reverse mode) does not
+        repeat them; None until the first.
     """
 
     value: np.ndarray
@@ -92,6 +95,20 @@ class Numbers:
     noise: np.ndarray
     kink: np.ndarray
     step: np.ndarray
+    looks: np.ndarray | None = None
+
+    def unlooked(self, mask: np.ndarray, look: int) -> np.ndarray:
+        """The entries of `mask` that have not had `look` yet."""
+        if self.looks is None:
+            return mask
+        fresh: np.ndarray = mask & ((self.looks & look) == 0)
+        return fresh
+
+    def looked(self, index: Any, look: int) -> None:
+        """Record that the entries at `index` had `look`."""
+        if self.looks is None:
+            self.looks = np.zeros(self.value.shape, dtype=np.uint8)
+        self.looks[index] |= look
 
     def assign(self, index: Any, other: Numbers) -> None:
         """Replace the entries at `index` with `other`'s (a re-estimate of them)."""

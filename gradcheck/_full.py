@@ -139,6 +139,10 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
     unresolved = np.zeros((fn.m, fn.n), dtype=bool)
     resolution = np.zeros((fn.m, fn.n))
     earlier: tuple[np.ndarray, list[CheckResult]] | None = None
+    # One numeric side for both routes: what the first route's judgement re-estimated
+    # (thorough looks, the second grid, averaging) is known to the second, which then only
+    # looks again where its own entries still contest the numbers.
+    numbers = layout.numbers(est, every)
     for route, a in analytic.items():
         alike = None if earlier is None else judged_alike(ctx, route, a, earlier)
         if alike is not None:  # the same entries as the route before: the same judgement
@@ -149,7 +153,7 @@ def full(ctx: Context) -> tuple[list[CheckResult], list[str]]:
             ctx,
             route,
             a,
-            layout.numbers(est, every),
+            numbers,
             layout,
             where,
             spent,

@@ -282,6 +282,7 @@ def units(n: int, start: int, stop: int) -> np.ndarray:
 SECOND_GRID = 100.0
 """A mismatch within this factor of its budget gets a second, independent estimate."""
 AVERAGED_DIRECTIONS = 64  # the most directions one comparison averages (2·SIDE samples each)
+THOROUGH_LOOK, GRID_LOOK, AVERAGE_LOOK = 1, 2, 4  # the second looks an entry can have had
 
 
 def _float64(ctx: Context) -> bool:
@@ -328,13 +329,16 @@ def judge(
         )
 
     result = compared()
-    if result.contested.any() and ctx.step is None:  # a fixed step is the user's to keep
-        which = layout.contested(result.contested)
+    contested = numbers.unlooked(result.contested, THOROUGH_LOOK)
+    if contested.any() and ctx.step is None:  # a fixed step is the user's to keep
+        which = layout.contested(contested)
         second = thorough(ctx.source, ctx.s0, layout.directions(which), layout.noise_level[which])
         spent += second.evaluations
         numbers.assign(layout.index(which), layout.numbers(second, which))
+        numbers.looked(layout.index(which), THOROUGH_LOOK)
         result = compared()
     near = result.mismatch & (np.abs(analytic - numbers.value) <= SECOND_GRID * result.allowed)
+    near = numbers.unlooked(near, GRID_LOOK)
     if near.any() and ctx.step is None:  # Note: A second grid of steps
         which = layout.contested(near)
         other = thorough(
@@ -342,14 +346,16 @@ def judge(
         )
         spent += other.evaluations
         numbers.reconcile(layout.index(which), layout.numbers(other, which))
+        numbers.looked(layout.index(which), GRID_LOOK)
         result = compared()
-    coarse = result.coarse
+    coarse = None if result.coarse is None else numbers.unlooked(result.coarse, AVERAGE_LOOK)
     if coarse is not None and coarse.any() and ctx.step is None and _float64(ctx):
         which = layout.contested(coarse)[:AVERAGED_DIRECTIONS]  # Note: Averaged round-off
         steps = layout.steps(numbers.step, which)
         found = averaged(ctx.source, layout.directions(which), steps)
         spent += found.evaluations
         numbers.tighten(layout.index(which), layout.numbers(found, which))
+        numbers.looked(layout.index(which), AVERAGE_LOOK)
         result = compared()
     if result.mismatch.any() and recompute is not None:
         result = compared(analytic_noise(ctx.fn.x0, recompute, result.mismatch))

@@ -221,3 +221,6 @@ def test_torch_pinv_of_a_rank_deficient_product_passes(seed, mode):
     b = torch.linalg.qr(torch.rand(50, 2, dtype=torch.float64, generator=g)).Q.requires_grad_()
     report = gc.check(lambda a, b: torch.linalg.pinv(a @ b.mT), a, b, mode=mode)
     assert report.verdict == "pass", report
+    if mode == "full":  # forward mode is judged on the numbers reverse mode refined
+        vjp, jvp = (next(c for c in report.checks if c.kind == k) for k in ("vjp", "jvp"))
+        assert jvp.evaluations < 0.1 * vjp.evaluations  # 15,318 of 22,778 at seed 17 before
