@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._differentiable import Differentiable
+from .estimate import chunk_size
 from .ladder import Directions, Estimates, points_along
 
 SIDE = 32
@@ -68,8 +69,13 @@ def averaged(fn: Differentiable, directions: Directions, settled_steps: np.ndarr
     window = WINDOW * settled_steps
     j = np.arange(1, SIDE + 1, dtype=float)
     offsets = np.concatenate([-j[::-1], j]) / SIDE
-    samples = fn.values(points_along(fn.x0, directions, offsets, window))
-    samples = samples.reshape(d, 2 * SIDE, m)
+    size = chunk_size(fn, 2 * SIDE)  # the points of one chunk stay under the memory bound
+    samples = np.concatenate(
+        [
+            fn.values(points_along(fn.x0, directions[i : i + size], offsets, window[i : i + size]))
+            for i in range(0, d, size)
+        ]
+    ).reshape(d, 2 * SIDE, m)
     with np.errstate(invalid="ignore", over="ignore"):
         odd = ((samples[:, SIDE:] - samples[:, SIDE - 1 :: -1]) / 2).transpose(0, 2, 1)
         u = j / SIDE

@@ -1,5 +1,7 @@
 """The least-squares derivative that averages round-off away (Note: Averaged round-off)."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -38,3 +40,19 @@ def test_samples_that_never_change_prove_nothing():
     claims a derivative of 0 ± 0 where the truth is 1e-9."""
     found = _averaged(lambda x: 1e8 + 1e-9 * np.sum(x), np.array([0.5, 1.0]), 0.125)
     assert np.isinf(found.error).all()
+
+
+def test_many_directions_are_averaged_in_chunks_with_the_same_result(monkeypatch):
+    """The points of 64 samples a direction stay under the engine's memory bound."""
+    x = np.random.default_rng(3).uniform(-3, 3, 6)
+    whole = _averaged(lambda x: 1e8 + np.sum(np.sin(x)), x, 0.125)
+    sizes = []
+    fn = NumpyAdapter().bind(lambda x: 1e8 + np.sum(np.sin(x)), (x,), {}, None)
+    original = fn.values
+    monkeypatch.setattr(fn, "values", lambda xs: sizes.append(len(xs)) or original(xs))
+    module = sys.modules["gradcheck._fd.estimate"]  # the package's `estimate` is a function
+    monkeypatch.setattr(module, "MEMORY_ENTRIES", 2 * 64 * (fn.m + fn.n))
+    chunked = averaged(fn, Coordinates(np.arange(6), 6), np.full(6, 0.125))
+    assert sizes == [128, 128, 128]
+    np.testing.assert_array_equal(chunked.value, whole.value)
+    np.testing.assert_array_equal(chunked.error, whole.error)
